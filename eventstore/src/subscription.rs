@@ -1,0 +1,266 @@
+//! Reading the log in position order without ever skipping a late commit.
+//!
+//! On PostgreSQL, positions come from a sequence when a row is inserted, but transactions
+//! commit in any order: position 11 can be visible while position 10 is still in flight. A
+//! reader that delivered 11 and moved its checkpoint past 10 would lose 10 forever. So readers
+//! only go up to the *safe frontier*: a position F such that every position at or below F is
+//! either visible or will never exist.
+//!
+//! How F is found (docs/decisions/0003-subscription-frontier.md has the argument):
+//! 1. Every append transaction takes its transaction id before drawing a position.
+//! 2. A reader reads the sequence's last value L, *then* takes a snapshot S. Any position
+//!    <= L was drawn before L was read, by a transaction whose id existed before S: it had
+//!    finished by S (and is visible to later reads if it committed) or it is in S's list
+//!    of in-progress ids.
+//! 3. So L becomes safe as soon as every id in that list has finished. Readers keep
+//!    `(L, in-progress ids)` candidates and promote them when a later snapshot shows those
+//!    ids done. Writers never wait for readers.
+//!
+//! On SQLite there is one writer at a time and positions are assigned under its lock, so
+//! commits happen in position order and the highest visible position is always safe.
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::time::Duration;
+
+use futures::Stream;
+
+use crate::StoreError;
+use crate::db::Backend;
+use crate::event::StoredEvent;
+use crate::store::{EVENT_COLUMNS, EventStore, stored_event_from_row};
+
+/// How long a subscriber waits for a wake-up before looking anyway.
+const FALLBACK_POLL: Duration = Duration::from_millis(500);
+
+/// A PostgreSQL snapshot as `pg_current_snapshot()::text` prints it: `xmin:xmax:xip,...`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Snapshot {
+    xmin: u64,
+    xmax: u64,
+    in_progress: Vec<u64>,
+}
+
+impl Snapshot {
+    pub(crate) fn parse(text: &str) -> Option<Snapshot> {
+        let mut parts = text.splitn(3, ':');
+        let xmin = parts.next()?.parse().ok()?;
+        let xmax = parts.next()?.parse().ok()?;
+        let list = parts.next()?;
+        let in_progress = if list.is_empty() {
+            Vec::new()
+        } else {
+            list.split(',')
+                .map(|x| x.parse().ok())
+                .collect::<Option<_>>()?
+        };
+        Some(Snapshot {
+            xmin,
+            xmax,
+            in_progress,
+        })
+    }
+
+    /// Whether transaction `xid` may still be running as of this snapshot.
+    fn may_be_running(&self, xid: u64) -> bool {
+        xid >= self.xmax || (xid >= self.xmin && self.in_progress.contains(&xid))
+    }
+}
+
+/// The safe frontier and the candidates waiting to become safe.
+#[derive(Debug, Default)]
+pub(crate) struct Frontier {
+    safe: i64,
+    pending: VecDeque<(i64, Vec<u64>)>,
+}
+
+impl Frontier {
+    /// Feeds one observation: `allocated` (the sequence value read first) and the snapshot
+    /// taken after it. Returns the safe frontier.
+    pub(crate) fn observe(&mut self, allocated: i64, snapshot: &Snapshot) -> i64 {
+        let newer = self.pending.back().map_or(self.safe, |(l, _)| *l);
+        if allocated > newer {
+            self.pending
+                .push_back((allocated, snapshot.in_progress.clone()));
+        }
+        // The newest candidate whose transactions have all finished makes every older one moot.
+        let done = self
+            .pending
+            .iter()
+            .rposition(|(_, xids)| xids.iter().all(|x| !snapshot.may_be_running(*x)));
+        if let Some(i) = done {
+            self.safe = self.safe.max(self.pending[i].0);
+            self.pending.drain(..=i);
+        }
+        self.safe
+    }
+}
+
+impl EventStore {
+    /// The highest position up to which the log can be read without missing a late commit.
+    pub async fn safe_position(&self) -> Result<i64, StoreError> {
+        let pool = self.pool();
+        match self.backend() {
+            Backend::Sqlite => Ok(sqlx::query_scalar::<_, i64>(
+                "SELECT COALESCE(MAX(position), 0) FROM events",
+            )
+            .fetch_one(pool)
+            .await?),
+            Backend::Postgres => {
+                // Two statements, in this order: the sequence first, then the snapshot.
+                let allocated: i64 = sqlx::query_scalar(
+                    "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM events_position_seq",
+                )
+                .fetch_one(pool)
+                .await?;
+                let text: String = sqlx::query_scalar("SELECT pg_current_snapshot()::text")
+                    .fetch_one(pool)
+                    .await?;
+                let snapshot = Snapshot::parse(&text).ok_or_else(|| {
+                    StoreError::InvalidEvent(format!("unreadable snapshot {text:?}"))
+                })?;
+                let mut frontier = self
+                    .inner
+                    .frontier
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                Ok(frontier.observe(allocated, &snapshot))
+            }
+        }
+    }
+
+    /// Up to `limit` events after position `after`, in position order, never past the safe
+    /// frontier.
+    pub async fn read_after(&self, after: i64, limit: i64) -> Result<Vec<StoredEvent>, StoreError> {
+        let frontier = self.safe_position().await?;
+        if frontier <= after {
+            return Ok(Vec::new());
+        }
+        self.read_range(after, frontier, limit).await
+    }
+
+    /// Events with `after < position <= through`, in position order (no frontier check: for
+    /// ranges already known to be safe, such as a checkpoint's).
+    pub async fn read_range(
+        &self,
+        after: i64,
+        through: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE position > $1 AND position <= $2 \
+             ORDER BY position LIMIT $3"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(after)
+            .bind(through)
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(stored_event_from_row).collect()
+    }
+
+    /// Waits until something may have been appended, or the fallback poll interval passes.
+    pub async fn wait_for_append(&self, seen: &mut tokio::sync::watch::Receiver<i64>) {
+        let _ = tokio::time::timeout(FALLBACK_POLL, seen.changed()).await;
+    }
+
+    /// Every event after position `after`, in position order: first the catch-up, then live
+    /// as events are appended. The stream ends only when it yields an error.
+    pub fn subscribe(
+        &self,
+        after: i64,
+    ) -> Pin<Box<dyn Stream<Item = Result<StoredEvent, StoreError>> + Send>> {
+        struct State {
+            store: EventStore,
+            after: i64,
+            buffer: VecDeque<StoredEvent>,
+            wake: tokio::sync::watch::Receiver<i64>,
+            failed: bool,
+        }
+        let state = State {
+            wake: self.appended(),
+            store: self.clone(),
+            after,
+            buffer: VecDeque::new(),
+            failed: false,
+        };
+        Box::pin(futures::stream::unfold(state, |mut s| async move {
+            if s.failed {
+                return None;
+            }
+            loop {
+                if let Some(event) = s.buffer.pop_front() {
+                    s.after = event.position;
+                    return Some((Ok(event), s));
+                }
+                s.wake.borrow_and_update();
+                match s.store.read_after(s.after, 512).await {
+                    Ok(batch) if batch.is_empty() => s.store.wait_for_append(&mut s.wake).await,
+                    Ok(batch) => s.buffer.extend(batch),
+                    Err(e) => {
+                        s.failed = true;
+                        return Some((Err(e), s));
+                    }
+                }
+            }
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snap(text: &str) -> Snapshot {
+        Snapshot::parse(text).unwrap()
+    }
+
+    #[test]
+    fn parses_snapshots() {
+        assert_eq!(
+            snap("10:15:10,12"),
+            Snapshot {
+                xmin: 10,
+                xmax: 15,
+                in_progress: vec![10, 12]
+            }
+        );
+        assert_eq!(snap("7:7:").in_progress, Vec::<u64>::new());
+        assert!(Snapshot::parse("garbage").is_none());
+    }
+
+    #[test]
+    fn nothing_in_flight_means_the_allocated_position_is_safe() {
+        let mut f = Frontier::default();
+        assert_eq!(f.observe(5, &snap("100:100:")), 5);
+    }
+
+    #[test]
+    fn a_position_waits_for_the_transactions_in_flight_when_it_was_seen() {
+        let mut f = Frontier::default();
+        // Transaction 100 holds some position <= 11 and has not committed.
+        assert_eq!(f.observe(11, &snap("100:102:100")), 0);
+        // Still running: still not safe, even though more was allocated since.
+        assert_eq!(f.observe(12, &snap("100:103:100,102")), 0);
+        // 100 finished; 102 (seen with 12) still runs: 11 is safe, 12 is not.
+        assert_eq!(f.observe(12, &snap("102:104:102")), 11);
+        // 102 finished too.
+        assert_eq!(f.observe(12, &snap("104:104:")), 12);
+    }
+
+    #[test]
+    fn the_frontier_never_moves_backwards() {
+        let mut f = Frontier::default();
+        assert_eq!(f.observe(9, &snap("50:50:")), 9);
+        assert_eq!(f.observe(3, &snap("50:50:")), 9);
+    }
+
+    #[test]
+    fn an_older_snapshot_observed_late_cannot_promote_a_newer_candidate_wrongly() {
+        let mut f = Frontier::default();
+        assert_eq!(f.observe(20, &snap("200:205:200,203")), 0);
+        // A snapshot taken earlier (xmax 201) knows nothing of 203: it may be running.
+        assert_eq!(f.observe(15, &snap("201:201:")), 0);
+    }
+}

@@ -1,0 +1,412 @@
+//! The log's guarantees, each on SQLite and on PostgreSQL: atomic appends, optimistic
+//! concurrency under real races, append-only enforced by the database, tamper evidence, and
+//! subscriptions that never skip a late commit.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use sigil_eventstore::{Backend, EventStore, SigningKey, StoreError};
+use sigil_tests::{TestDatabase, event};
+use tokio::sync::Barrier;
+
+fn checkpoint_key() -> SigningKey {
+    SigningKey::from_bytes(&[7; 32])
+}
+
+#[tokio::test]
+async fn append_is_atomic_and_streams_read_back_in_order() {
+    for db in TestDatabase::all().await {
+        let store = &db.store;
+        let stored = store
+            .append(&[
+                event("user", "u1", 1, r#"{"n":1}"#),
+                event("user", "u1", 2, r#"{"n":2}"#),
+            ])
+            .await
+            .unwrap();
+        assert!(stored[0].position < stored[1].position);
+
+        // The second event collides with an existing sequence: neither is written.
+        let err = store
+            .append(&[event("user", "u2", 1, "{}"), event("user", "u1", 2, "{}")])
+            .await
+            .unwrap_err();
+        assert!(err.is_conflict(), "{:?}: {err}", db.backend());
+        assert!(store.stream("user", "u2", 0).await.unwrap().is_empty());
+
+        let u1 = store.stream("user", "u1", 0).await.unwrap();
+        assert_eq!(
+            u1.iter().map(|e| e.sequence).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
+        assert_eq!(u1[1].payload, r#"{"n":2}"#);
+        assert_eq!(store.stream("user", "u1", 1).await.unwrap().len(), 1);
+
+        // A sequence that skips ahead is refused, not silently stored.
+        let err = store
+            .append(&[event("user", "u1", 4, "{}")])
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::SequenceGap { .. }), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn racing_appends_to_one_stream_let_exactly_one_win() {
+    for db in TestDatabase::all().await {
+        db.store
+            .append(&[event("code", "c1", 1, "{}")])
+            .await
+            .unwrap();
+        // Separate connections, as separate requests or nodes would have, released together.
+        let racers = 6;
+        let barrier = Arc::new(Barrier::new(racers));
+        let mut tasks = Vec::new();
+        for i in 0..racers {
+            let store = db.connect_again().await;
+            let barrier = barrier.clone();
+            tasks.push(tokio::spawn(async move {
+                barrier.wait().await;
+                store
+                    .append(&[event("code", "c1", 2, &format!(r#"{{"racer":{i}}}"#))])
+                    .await
+            }));
+        }
+        let mut wins = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                Ok(_) => wins += 1,
+                Err(e) => assert!(e.is_conflict(), "{:?}: unexpected {e}", db.backend()),
+            }
+        }
+        assert_eq!(wins, 1, "{:?}", db.backend());
+        assert_eq!(db.store.stream("code", "c1", 0).await.unwrap().len(), 2);
+    }
+}
+
+#[tokio::test]
+async fn the_database_rejects_update_and_delete_on_the_log() {
+    for db in TestDatabase::all().await {
+        db.store
+            .append(&[event("user", "u1", 1, "{}")])
+            .await
+            .unwrap();
+        for sql in [
+            "UPDATE events SET payload = '{\"x\":1}'",
+            "DELETE FROM events",
+            "UPDATE event_checkpoints SET event_count = 0",
+            "DELETE FROM event_checkpoints",
+        ] {
+            let err = db.execute(sql).await;
+            if sql.contains("checkpoints") {
+                // No rows to touch: the statement is allowed to do nothing.
+                assert!(matches!(err, Ok(0)), "{sql}: {err:?}");
+                continue;
+            }
+            let err = err.expect_err(sql);
+            assert!(err.to_string().contains("append-only"), "{sql}: {err}");
+        }
+        db.store
+            .write_checkpoint(&checkpoint_key(), 100, 0)
+            .await
+            .unwrap()
+            .unwrap();
+        for sql in [
+            "UPDATE event_checkpoints SET event_count = 0",
+            "DELETE FROM event_checkpoints",
+        ] {
+            let err = db.execute(sql).await.expect_err(sql);
+            assert!(err.to_string().contains("append-only"), "{sql}: {err}");
+        }
+        if db.backend() == Backend::Postgres {
+            let err = db.execute("TRUNCATE events").await.expect_err("truncate");
+            assert!(err.to_string().contains("append-only"), "{err}");
+        }
+        assert_eq!(db.store.stream("user", "u1", 0).await.unwrap().len(), 1);
+    }
+}
+
+/// Lifts the append-only guard, as an attacker with database access could.
+async fn disable_guard(db: &TestDatabase) {
+    let sql = match db.backend() {
+        Backend::Postgres => "ALTER TABLE events DISABLE TRIGGER USER",
+        Backend::Sqlite => "DROP TRIGGER events_no_update; DROP TRIGGER events_no_delete",
+    };
+    db.execute(sql).await.unwrap();
+}
+
+/// Three streams with a few events each; returns the store with a checkpoint over them.
+async fn workload(db: &TestDatabase) {
+    for (stream, n) in [("a", 3), ("b", 2), ("c", 3)] {
+        for seq in 1..=n {
+            db.store
+                .append(&[event("thing", stream, seq, &format!(r#"{{"seq":{seq}}}"#))])
+                .await
+                .unwrap();
+        }
+    }
+}
+
+async fn position_of(db: &TestDatabase, stream: &str, seq: i64) -> i64 {
+    db.store.stream("thing", stream, seq - 1).await.unwrap()[0].position
+}
+
+#[tokio::test]
+async fn an_untouched_log_verifies_and_checkpoints_chain() {
+    for db in TestDatabase::all().await {
+        let key = checkpoint_key();
+        workload(&db).await;
+        let first = db
+            .store
+            .write_checkpoint(&key, 5, 1)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(first.body.event_count, 5);
+        let second = db
+            .store
+            .write_checkpoint(&key, 100, 2)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(second.body.after_position, first.body.through_position);
+        assert_eq!(second.body.previous_hash, first.hash);
+        assert!(
+            db.store
+                .write_checkpoint(&key, 100, 3)
+                .await
+                .unwrap()
+                .is_none()
+        );
+
+        let report = db.store.verify(&key.verifying_key()).await.unwrap();
+        assert!(report.ok(), "{:?}: {report:?}", db.backend());
+        assert_eq!(
+            (report.events, report.streams, report.checkpoints),
+            (8, 3, 2)
+        );
+        assert_eq!(report.verified_through, second.body.through_position);
+
+        // Someone else's key did not sign these checkpoints.
+        let stranger = SigningKey::from_bytes(&[9; 32]).verifying_key();
+        let report = db.store.verify(&stranger).await.unwrap();
+        assert_eq!(report.first_bad.unwrap().position, 1);
+    }
+}
+
+#[tokio::test]
+async fn verify_names_an_edited_event() {
+    for db in TestDatabase::all().await {
+        workload(&db).await;
+        db.store
+            .write_checkpoint(&checkpoint_key(), 100, 0)
+            .await
+            .unwrap();
+        let target = position_of(&db, "b", 2).await;
+        disable_guard(&db).await;
+        let n = db
+            .execute(&format!(
+                "UPDATE events SET payload = '{{\"seq\":99}}' WHERE position = {target}"
+            ))
+            .await
+            .unwrap();
+        assert_eq!(n, 1);
+        let report = db
+            .store
+            .verify(&checkpoint_key().verifying_key())
+            .await
+            .unwrap();
+        let bad = report.first_bad.expect("tampering must be found");
+        assert_eq!(bad.position, target, "{:?}: {}", db.backend(), bad.reason);
+        assert!(bad.reason.contains("edited"), "{}", bad.reason);
+    }
+}
+
+#[tokio::test]
+async fn verify_names_a_deleted_event_inside_a_stream() {
+    for db in TestDatabase::all().await {
+        workload(&db).await;
+        let deleted = position_of(&db, "a", 2).await;
+        let follower = position_of(&db, "a", 3).await;
+        disable_guard(&db).await;
+        db.execute(&format!("DELETE FROM events WHERE position = {deleted}"))
+            .await
+            .unwrap();
+        let report = db
+            .store
+            .verify(&checkpoint_key().verifying_key())
+            .await
+            .unwrap();
+        let bad = report.first_bad.expect("deletion must be found");
+        assert_eq!(bad.position, follower, "{:?}: {}", db.backend(), bad.reason);
+    }
+}
+
+#[tokio::test]
+async fn checkpoints_catch_a_deleted_stream_tail_and_moved_events() {
+    for db in TestDatabase::all().await {
+        workload(&db).await;
+        let key = checkpoint_key();
+        db.store
+            .write_checkpoint(&key, 100, 0)
+            .await
+            .unwrap()
+            .unwrap();
+        disable_guard(&db).await;
+        // The last event of stream "c" leaves no gap in its chain; only the checkpoint knows.
+        let tail = position_of(&db, "c", 3).await;
+        db.execute(&format!("DELETE FROM events WHERE position = {tail}"))
+            .await
+            .unwrap();
+        let report = db.store.verify(&key.verifying_key()).await.unwrap();
+        let bad = report.first_bad.expect("tail deletion must be found");
+        assert_eq!(bad.position, 1, "{:?}: {}", db.backend(), bad.reason);
+        assert!(bad.reason.contains("checkpoint 1"), "{}", bad.reason);
+    }
+    for db in TestDatabase::all().await {
+        workload(&db).await;
+        let key = checkpoint_key();
+        db.store
+            .write_checkpoint(&key, 100, 0)
+            .await
+            .unwrap()
+            .unwrap();
+        disable_guard(&db).await;
+        // Reorder: move an event to a position past the others.
+        let moved = position_of(&db, "a", 1).await;
+        db.execute(&format!(
+            "UPDATE events SET position = 1000 WHERE position = {moved}"
+        ))
+        .await
+        .unwrap();
+        let report = db.store.verify(&key.verifying_key()).await.unwrap();
+        assert!(
+            report.first_bad.is_some(),
+            "{:?}: reordering must be found",
+            db.backend()
+        );
+    }
+}
+
+#[tokio::test]
+async fn subscription_catches_up_then_goes_live_in_position_order() {
+    for db in TestDatabase::all().await {
+        workload(&db).await;
+        let mut sub = db.store.subscribe(2);
+        let mut seen = Vec::new();
+        for _ in 0..6 {
+            seen.push(next(&mut sub).await.position);
+        }
+        assert_eq!(seen, (3..=8).collect::<Vec<_>>());
+        // Live: an append from another connection (another node) arrives.
+        let other = db.connect_again().await;
+        other.append(&[event("thing", "d", 1, "{}")]).await.unwrap();
+        assert_eq!(next(&mut sub).await.aggregate_id, "d");
+    }
+}
+
+async fn next(
+    sub: &mut (impl futures::Stream<Item = Result<sigil_eventstore::StoredEvent, StoreError>> + Unpin),
+) -> sigil_eventstore::StoredEvent {
+    tokio::time::timeout(Duration::from_secs(10), sub.next())
+        .await
+        .expect("an event within 10 s")
+        .expect("stream open")
+        .expect("no error")
+}
+
+/// The race that made another event-sourced provider skip events for years: a transaction
+/// draws position 1, another draws position 2 and commits first. A reader must not deliver 2
+/// (and move its checkpoint past 1) before 1 has committed.
+#[tokio::test]
+async fn a_late_commit_with_a_lower_position_is_never_skipped() {
+    for db in TestDatabase::all().await {
+        let mut slow = db.store.begin().await.unwrap();
+        let early = slow
+            .append(&[event("thing", "slow", 1, "{}")])
+            .await
+            .unwrap();
+
+        let other = db.connect_again().await;
+        let fast =
+            tokio::spawn(async move { other.append(&[event("thing", "fast", 1, "{}")]).await });
+        if db.backend() == Backend::Postgres {
+            // On PostgreSQL the fast transaction really commits first, with the higher position.
+            let fast = fast.await.unwrap().unwrap();
+            assert!(fast[0].position > early[0].position);
+            assert_eq!(db.store.last_position().await.unwrap(), fast[0].position);
+        }
+
+        let mut sub = db.store.subscribe(0);
+        let premature = tokio::time::timeout(Duration::from_millis(1500), sub.next()).await;
+        assert!(
+            premature.is_err(),
+            "{:?}: delivered {premature:?} before the lower position committed",
+            db.backend()
+        );
+        assert!(db.store.read_after(0, 10).await.unwrap().is_empty());
+
+        slow.commit().await.unwrap();
+        let first = next(&mut sub).await;
+        let second = next(&mut sub).await;
+        assert_eq!(
+            (first.aggregate_id.as_str(), second.aggregate_id.as_str()),
+            ("slow", "fast")
+        );
+        assert!(first.position < second.position);
+    }
+}
+
+/// Many writers, commits in random order, one reader: it sees every event exactly once, in
+/// position order.
+#[tokio::test]
+async fn concurrent_writers_and_a_live_reader_lose_nothing() {
+    for db in TestDatabase::all().await {
+        let writers = 8;
+        let per_writer = 25;
+        let mut sub = db.store.subscribe(0);
+        let mut tasks = Vec::new();
+        for w in 0..writers {
+            let store: EventStore = db.connect_again().await;
+            tasks.push(tokio::spawn(async move {
+                for seq in 1..=per_writer {
+                    let mut tx = store.begin().await.unwrap();
+                    tx.append(&[event("writer", &w.to_string(), seq, "{}")])
+                        .await
+                        .unwrap();
+                    // Hold some transactions open so commits overtake one another.
+                    if (seq + w) % 3 == 0 {
+                        tokio::time::sleep(Duration::from_millis(((seq * 7 + w) % 5) as u64)).await;
+                    }
+                    tx.commit().await.unwrap();
+                }
+            }));
+        }
+        let mut positions = Vec::new();
+        while positions.len() < (writers * per_writer) as usize {
+            positions.push(next(&mut sub).await.position);
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let mut sorted = positions.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(
+            positions,
+            sorted,
+            "{:?}: out of order or repeated",
+            db.backend()
+        );
+        let all: Vec<i64> = db
+            .store
+            .read_after(0, 10_000)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.position)
+            .collect();
+        assert_eq!(positions, all, "{:?}: something was skipped", db.backend());
+    }
+}
