@@ -141,6 +141,15 @@ impl EventStore {
         })
     }
 
+    /// A transaction for read-model writes. On SQLite it runs on the single writer connection
+    /// with the write lock taken up front, so it never fails to upgrade a read lock.
+    pub async fn begin_read_model_tx(&self) -> Result<Transaction<'static, Any>, StoreError> {
+        Ok(match self.backend() {
+            Backend::Postgres => self.inner.pools.read.begin().await?,
+            Backend::Sqlite => self.inner.pools.write.begin_with("BEGIN IMMEDIATE").await?,
+        })
+    }
+
     /// Appends events atomically: all of them or none.
     pub async fn append(&self, events: &[NewEvent]) -> Result<Vec<StoredEvent>, StoreError> {
         let mut tx = self.begin().await?;

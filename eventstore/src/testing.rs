@@ -47,9 +47,7 @@ impl TestDatabase {
     /// A fresh, migrated PostgreSQL database, or `None` (said loudly) when no server is
     /// configured.
     pub async fn postgres() -> Option<TestDatabase> {
-        let Some(admin_url) = postgres_admin_url() else {
-            return None;
-        };
+        let admin_url = postgres_admin_url()?;
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let name = format!(
             "sigil_test_{}_{}_{:08x}",

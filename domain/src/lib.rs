@@ -1,0 +1,15 @@
+//! Sigil's domain: the aggregates of an event-sourced OpenID Connect
+//! provider and the rules they enforce. Pure by design: no IO, no clock, no
+//! randomness. Ids, times and secrets come in the commands, secrets only as
+//! digests, so replaying the event log always rebuilds the same state.
+
+pub mod application;
+pub mod redirect_uri;
+pub mod user;
+
+pub use application::{
+    Application, ApplicationChanges, ApplicationCommand, ApplicationError, ApplicationEvent,
+    ApplicationType, NewApplication, SigningAlgorithm,
+};
+pub use redirect_uri::{UriError, redirect_uri_matches};
+pub use user::{NewUser, User, UserChanges, UserCommand, UserError, UserEvent};

@@ -1,0 +1,44 @@
+//! Facts about a user account, as stored in the event log. Version "1.0".
+
+use cqrs_es::DomainEvent;
+use serde::{Deserialize, Serialize};
+
+use super::command::UserChanges;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum UserEvent {
+    UserCreated {
+        username: Option<String>,
+        primary_email: Option<String>,
+        name: Option<String>,
+        password_hash: Option<String>,
+    },
+    /// Only the fields that actually changed; `""` means removed.
+    UserUpdated {
+        changes: UserChanges,
+    },
+    UserPasswordChanged {
+        password_hash: String,
+    },
+    UserSuspended,
+    UserReinstated,
+    UserDeleted,
+}
+
+impl DomainEvent for UserEvent {
+    fn event_type(&self) -> String {
+        match self {
+            Self::UserCreated { .. } => "UserCreated",
+            Self::UserUpdated { .. } => "UserUpdated",
+            Self::UserPasswordChanged { .. } => "UserPasswordChanged",
+            Self::UserSuspended => "UserSuspended",
+            Self::UserReinstated => "UserReinstated",
+            Self::UserDeleted => "UserDeleted",
+        }
+        .to_owned()
+    }
+
+    fn event_version(&self) -> String {
+        "1.0".to_owned()
+    }
+}

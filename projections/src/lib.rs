@@ -1,0 +1,12 @@
+//! Read models: tables kept in step with the log, each with a checkpoint position written in
+//! the same transaction as its rows. Replaying is idempotent, a crash loses nothing, and any
+//! read model can be emptied and rebuilt from the log. Read models serve lists, search,
+//! audit and analytics; never a security decision (that is the aggregates' job).
+
+mod error;
+mod read_models;
+mod runner;
+
+pub use error::ProjectionError;
+pub use read_models::{ApplicationsView, UsersView, all};
+pub use runner::{Projection, ProjectionRunner, ProjectionTx};
