@@ -415,3 +415,11 @@ pub(crate) fn stored_event_from_row(row: &AnyRow) -> Result<StoredEvent, StoreEr
         hash,
     })
 }
+
+/// Reads a boolean column on either backend: PostgreSQL `BOOLEAN`, SQLite `INTEGER` 0/1.
+pub fn row_bool(row: &AnyRow, column: &str) -> Result<bool, sqlx::Error> {
+    match row.try_get::<bool, _>(column) {
+        Ok(b) => Ok(b),
+        Err(_) => Ok(row.try_get::<i64, _>(column)? != 0),
+    }
+}

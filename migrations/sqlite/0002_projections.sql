@@ -1,3 +1,5 @@
+-- Booleans are INTEGER 0/1 here (sqlx's Any driver cannot decode SQLite's BOOLEAN); read
+-- them with sigil_eventstore::row_bool.
 -- Where each read model has got to in the log. Written in the same transaction as the read
 -- model's rows, so a replay after a crash starts exactly where the last commit ended.
 CREATE TABLE projection_checkpoints (
@@ -11,7 +13,7 @@ CREATE TABLE rm_applications (
     name           TEXT    NOT NULL,
     description    TEXT,
     app_type       TEXT    NOT NULL,
-    is_third_party BOOLEAN NOT NULL,
+    is_third_party INTEGER NOT NULL,
     created_at     INTEGER NOT NULL,
     updated_at     INTEGER NOT NULL,
     last_position  INTEGER NOT NULL
@@ -23,7 +25,7 @@ CREATE TABLE rm_users (
     username      TEXT,
     primary_email TEXT,
     name          TEXT,
-    suspended     BOOLEAN NOT NULL,
+    suspended     INTEGER NOT NULL,
     created_at    INTEGER NOT NULL,
     updated_at    INTEGER NOT NULL,
     last_position INTEGER NOT NULL

@@ -73,9 +73,18 @@ impl ProjectionRunner {
 
     /// Applies one batch; returns how many events it applied.
     pub async fn step(&self) -> Result<usize, ProjectionError> {
+        // The frontier first: once this transaction writes it has a transaction id of its
+        // own, and a frontier taken inside it would wait for itself.
+        let frontier = self.store.safe_position().await?;
         let mut tx = self.store.begin_read_model_tx().await?;
         let position = lock_checkpoint(&mut tx, self.name()).await?;
-        let events = self.store.read_after(position, self.batch).await?;
+        if frontier <= position {
+            return Ok(0);
+        }
+        let events = self
+            .store
+            .read_range(position, frontier, self.batch)
+            .await?;
         let Some(last) = events.last().map(|e| e.position) else {
             return Ok(0);
         };

@@ -16,3 +16,43 @@ pub fn event(kind: &str, id: &str, sequence: i64, payload: &str) -> NewEvent {
         occurred_at: now_micros(),
     }
 }
+
+use sigil_api::commands::{CommandContext, Commands};
+use sigil_domain::{ApplicationCommand, ApplicationType, NewApplication, NewUser, UserCommand};
+
+/// A Prometheus-free, clock-driven context for commands in tests.
+pub fn ctx() -> CommandContext {
+    CommandContext::system("test")
+}
+
+/// Creates a single-page application through the domain.
+pub async fn create_spa(commands: &Commands, id: &str, name: &str) {
+    let command = ApplicationCommand::Create(NewApplication {
+        name: name.into(),
+        description: Some("made by a test".into()),
+        app_type: ApplicationType::Spa,
+        is_third_party: false,
+        redirect_uris: vec!["https://app.example.com/callback".into()],
+        post_logout_redirect_uris: vec![],
+        cors_allowed_origins: vec!["https://app.example.com".into()],
+        client_secret_digest: None,
+    });
+    commands
+        .application(id, command, &ctx())
+        .await
+        .expect("create application");
+}
+
+/// Creates a user through the domain (the hash has Argon2id's shape; no password is involved).
+pub async fn create_user(commands: &Commands, id: &str, username: &str) {
+    let command = UserCommand::Create(NewUser {
+        username: Some(username.into()),
+        primary_email: Some(format!("{username}@example.com")),
+        name: Some(username.to_uppercase()),
+        password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo".into()),
+    });
+    commands
+        .user(id, command, &ctx())
+        .await
+        .expect("create user");
+}

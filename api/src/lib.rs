@@ -1,0 +1,12 @@
+//! Sigil's api crate: the HTTP server, the command wiring and the `sigil` command line. It
+//! parses and authenticates requests, hands commands to the pure domain with the time and
+//! the caller's identity, maps errors to the wire in one place, and serves read models.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod http;
+pub mod master_key;
+pub mod server;
+pub mod state;
+pub mod telemetry;

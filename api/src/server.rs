@@ -1,0 +1,154 @@
+//! `sigil serve`: binds, starts the read-model runners and the checkpoint writer, serves
+//! HTTP, and on SIGTERM or Ctrl-C stops accepting, lets in-flight requests finish, stops the
+//! background work and writes a last checkpoint.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use sigil_eventstore::{EventStore, SigningKey, now_micros};
+use sigil_projections::ProjectionRunner;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::commands::Commands;
+use crate::config::ServeArgs;
+use crate::http;
+use crate::master_key::MasterKey;
+use crate::state::AppState;
+use crate::telemetry;
+
+/// Largest range one checkpoint covers, so a checkpoint after a long pause stays quick.
+const CHECKPOINT_MAX_EVENTS: i64 = 100_000;
+
+/// A server that is accepting requests.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub state: Arc<AppState>,
+    shutdown: watch::Sender<bool>,
+    http: JoinHandle<std::io::Result<()>>,
+    background: Vec<JoinHandle<()>>,
+    grace: Duration,
+}
+
+/// Binds `config.bind` and starts everything; returns once the socket is listening.
+pub async fn start(
+    store: EventStore,
+    config: ServeArgs,
+    master_key: &MasterKey,
+) -> anyhow::Result<RunningServer> {
+    let listener = TcpListener::bind(config.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.bind))?;
+    let addr = listener.local_addr()?;
+    let (shutdown, _) = watch::channel(false);
+
+    let projections: Vec<ProjectionRunner> = sigil_projections::all()
+        .into_iter()
+        .map(|p| ProjectionRunner::new(store.clone(), p))
+        .collect();
+    let mut background: Vec<JoinHandle<()>> = projections
+        .iter()
+        .map(|runner| tokio::spawn(runner.clone().run(shutdown.subscribe())))
+        .collect();
+    background.push(tokio::spawn(write_checkpoints(
+        store.clone(),
+        master_key.checkpoint_key(),
+        Duration::from_secs(config.checkpoint_interval_secs),
+        shutdown.subscribe(),
+    )));
+
+    let state = Arc::new(AppState {
+        commands: Arc::new(Commands::new(&store)),
+        metrics: telemetry::metrics_handle(),
+        store,
+        projections,
+        config: config.clone(),
+    });
+    let app = http::router(state.clone(), config.request_timeout());
+    let mut stop = shutdown.subscribe();
+    let http = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|stopping| *stopping).await;
+            })
+            .await
+    });
+    tracing::info!(issuer = %config.issuer(), "listening on http://{addr}");
+    Ok(RunningServer {
+        addr,
+        state,
+        shutdown,
+        http,
+        background,
+        grace: Duration::from_secs(config.shutdown_grace_secs),
+    })
+}
+
+impl RunningServer {
+    /// Stops accepting connections, waits for in-flight requests (up to the grace period),
+    /// stops background work and seals the log's tail with a checkpoint.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(true);
+        match tokio::time::timeout(self.grace, self.http).await {
+            Ok(joined) => joined.context("the HTTP server task failed")??,
+            Err(_) => tracing::warn!("in-flight requests outlived the shutdown grace period"),
+        }
+        for task in self.background {
+            let _ = task.await;
+        }
+        self.state.store.close().await;
+        tracing::info!("shut down");
+        Ok(())
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("can install a SIGTERM handler");
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutdown requested");
+}
+
+/// Signs a checkpoint over new events every `interval`, and once more when stopping.
+async fn write_checkpoints(
+    store: EventStore,
+    key: SigningKey,
+    interval: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let stopping = *shutdown.borrow();
+        loop {
+            match store
+                .write_checkpoint(&key, CHECKPOINT_MAX_EVENTS, now_micros())
+                .await
+            {
+                Ok(Some(c)) => tracing::debug!(
+                    number = c.body.number,
+                    through = c.body.through_position,
+                    "checkpoint written"
+                ),
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot write a checkpoint");
+                    break;
+                }
+            }
+        }
+        if stopping {
+            return;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}

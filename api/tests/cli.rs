@@ -1,0 +1,177 @@
+//! The `sigil` binary as a newcomer and an operator use it: `serve` on the embedded default
+//! with no setup, SIGTERM, `migrate`, `events verify` (exit 1 naming the tampered position)
+//! and `projections rebuild`, on SQLite and PostgreSQL.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use sigil_api::commands::{CommandContext, Commands};
+use sigil_api::master_key::MasterKey;
+use sigil_domain::{NewUser, UserCommand};
+use sigil_eventstore::testing::TestDatabase;
+use sigil_eventstore::{Backend, now_micros};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+/// The binary with no `SIGIL_*` settings inherited from the environment.
+fn sigil(dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sigil"));
+    command.current_dir(dir).kill_on_drop(true);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("SIGIL_") {
+            command.env_remove(key);
+        }
+    }
+    command
+}
+
+#[tokio::test]
+async fn serve_starts_on_the_embedded_default_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = sigil(dir.path())
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                return rest.split_whitespace().next().unwrap().to_string();
+            }
+        }
+        panic!("the server exited before listening");
+    })
+    .await
+    .expect("the server listens within a minute");
+    // Keep draining the log so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+
+    let ready = reqwest::get(format!("http://{addr}/readyz")).await.unwrap();
+    assert_eq!(ready.status(), 200);
+    assert!(dir.path().join("sigil-data/sigil.db").is_file());
+    let key = dir.path().join("sigil-data/master.key");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&key).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id().unwrap() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("stops within 30 s of SIGTERM")
+        .unwrap();
+    assert!(status.success(), "{status}");
+    assert!(
+        reqwest::get(format!("http://{addr}/healthz"))
+            .await
+            .is_err()
+    );
+}
+
+async fn run(dir: &Path, url: &str, args: &[&str]) -> (i32, String, String) {
+    let out = sigil(dir)
+        .args(args)
+        .env("SIGIL_DATABASE_URL", url)
+        .env("SIGIL_MASTER_KEY_FILE", dir.join("master.key"))
+        .output()
+        .await
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+async fn add_users(db: &TestDatabase, n: usize) {
+    let commands = Commands::new(&db.store);
+    for i in 0..n {
+        let create = UserCommand::Create(NewUser {
+            username: Some(format!("user{i}")),
+            primary_email: None,
+            name: None,
+            password_hash: None,
+        });
+        commands
+            .user(&format!("u{i}"), create, &CommandContext::system("test"))
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn events_verify_passes_on_a_clean_log_and_names_a_tampered_position() {
+    for db in TestDatabase::all().await {
+        let dir = tempfile::tempdir().unwrap();
+        let key = MasterKey::load_or_create(&dir.path().join("master.key")).unwrap();
+        add_users(&db, 5).await;
+        db.store
+            .write_checkpoint(&key.checkpoint_key(), 1000, now_micros())
+            .await
+            .unwrap()
+            .unwrap();
+
+        let (code, out, err) = run(dir.path(), &db.url, &["events", "verify"]).await;
+        assert_eq!(code, 0, "{:?}: {out}{err}", db.backend());
+        assert!(
+            out.starts_with("ok: 5 events in 5 streams, 1 checkpoints"),
+            "{out}"
+        );
+
+        let target = db.store.stream("user", "u3", 0).await.unwrap()[0].position;
+        let unguard = match db.backend() {
+            Backend::Postgres => "ALTER TABLE events DISABLE TRIGGER USER",
+            Backend::Sqlite => "DROP TRIGGER events_no_update",
+        };
+        db.execute(unguard).await.unwrap();
+        db.execute(&format!(
+            "UPDATE events SET metadata = '{{\"actor\":\"someone else\"}}' WHERE position = {target}"
+        ))
+        .await
+        .unwrap();
+        let (code, out, _) = run(dir.path(), &db.url, &["events", "verify"]).await;
+        assert_eq!(code, 1, "{:?}: {out}", db.backend());
+        assert!(
+            out.contains(&format!("tampering detected at position {target}:")),
+            "{out}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn projections_rebuild_replays_the_log_and_refuses_unknown_names() {
+    for db in TestDatabase::all().await {
+        let dir = tempfile::tempdir().unwrap();
+        add_users(&db, 3).await;
+        let (code, out, err) = run(dir.path(), &db.url, &["projections", "rebuild", "users"]).await;
+        assert_eq!(code, 0, "{:?}: {out}{err}", db.backend());
+        let users: i64 = sigil_eventstore::sqlx::query_scalar("SELECT COUNT(*) FROM rm_users")
+            .fetch_one(db.store.pool())
+            .await
+            .unwrap();
+        assert_eq!(users, 3);
+
+        let (code, _, err) = run(dir.path(), &db.url, &["projections", "rebuild", "nosuch"]).await;
+        assert_eq!(code, 2);
+        assert!(
+            err.contains("no read model named \"nosuch\"") && err.contains("users"),
+            "{err}"
+        );
+
+        let (code, out, _) = run(dir.path(), &db.url, &["migrate"]).await;
+        assert_eq!((code, out.trim()), (0, "migrations applied"));
+    }
+}
+
+#[tokio::test]
+async fn a_bad_database_url_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, err) = run(dir.path(), "mysql://nowhere/db", &["migrate"]).await;
+    assert_eq!(code, 2);
+    assert!(err.contains("unsupported database URL"), "{err}");
+}

@@ -1,0 +1,277 @@
+//! Read models: they follow the commands, rebuild to the same rows, apply batches
+//! atomically with their checkpoint, and run once per cluster on PostgreSQL.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sigil_api::commands::{CommandError, Commands};
+use sigil_domain::{ApplicationChanges, ApplicationCommand, UserChanges, UserCommand};
+use sigil_eventstore::sqlx::{self, AnyConnection, Row};
+use sigil_eventstore::{Backend, EventStore, StoredEvent};
+use sigil_projections::{Projection, ProjectionError, ProjectionRunner, UsersView};
+use sigil_tests::{TestDatabase, create_spa, create_user, ctx, event};
+
+fn runners(store: &EventStore) -> Vec<ProjectionRunner> {
+    sigil_projections::all()
+        .into_iter()
+        .map(|p| ProjectionRunner::new(store.clone(), p))
+        .collect()
+}
+
+/// Every row of both read models, as text, in a stable order.
+async fn rows(store: &EventStore) -> Vec<String> {
+    let mut out = Vec::new();
+    for sql in [
+        "SELECT id, name, description, app_type, is_third_party, created_at, updated_at, last_position FROM rm_applications ORDER BY id",
+        "SELECT id, username, primary_email, name, suspended, created_at, updated_at, last_position FROM rm_users ORDER BY id",
+    ] {
+        for row in sqlx::query(sql).fetch_all(store.pool()).await.unwrap() {
+            let id: String = row.get(0);
+            let name: Option<String> = row.get(1);
+            let third: Option<String> = row.get(2);
+            let fourth: Option<String> = row.get(3);
+            let flag = sigil_eventstore::row_bool(
+                &row,
+                if id.starts_with("app") {
+                    "is_third_party"
+                } else {
+                    "suspended"
+                },
+            )
+            .unwrap();
+            let times: (i64, i64, i64) = (row.get(5), row.get(6), row.get(7));
+            out.push(format!(
+                "{id}|{name:?}|{third:?}|{fourth:?}|{flag}|{times:?}"
+            ));
+        }
+    }
+    out
+}
+
+async fn workload(commands: &Commands) {
+    create_spa(commands, "app-1", "Photos").await;
+    create_spa(commands, "app-2", "Notes").await;
+    create_user(commands, "user-1", "alice").await;
+    create_user(commands, "user-2", "bob").await;
+    let rename = ApplicationCommand::Update(ApplicationChanges {
+        name: Some("Photo Library".into()),
+        description: Some(String::new()),
+        ..Default::default()
+    });
+    commands.application("app-1", rename, &ctx()).await.unwrap();
+    commands
+        .application("app-2", ApplicationCommand::Delete, &ctx())
+        .await
+        .unwrap();
+    commands
+        .user("user-1", UserCommand::Suspend, &ctx())
+        .await
+        .unwrap();
+    let email = UserCommand::Update(UserChanges {
+        primary_email: Some("robert@example.com".into()),
+        ..Default::default()
+    });
+    commands.user("user-2", email, &ctx()).await.unwrap();
+}
+
+#[tokio::test]
+async fn read_models_follow_commands_and_rebuild_to_the_same_rows() {
+    for db in TestDatabase::all().await {
+        let commands = Commands::new(&db.store);
+        workload(&commands).await;
+        let last = db.store.last_position().await.unwrap();
+        for runner in runners(&db.store) {
+            assert_eq!(runner.catch_up().await.unwrap(), last);
+        }
+        let live = rows(&db.store).await;
+        assert_eq!(live.len(), 3, "{live:?}");
+        assert!(
+            live[0].starts_with("app-1|Some(\"Photo Library\")|None|Some(\"SPA\")|false"),
+            "{}",
+            live[0]
+        );
+        assert!(
+            live[1].starts_with(
+                "user-1|Some(\"alice\")|Some(\"alice@example.com\")|Some(\"ALICE\")|true"
+            ),
+            "{}",
+            live[1]
+        );
+        assert!(live[2].contains("robert@example.com"), "{}", live[2]);
+
+        for runner in runners(&db.store) {
+            runner.reset().await.unwrap();
+            assert_eq!(runner.position().await.unwrap(), 0);
+        }
+        assert!(rows(&db.store).await.is_empty());
+        for runner in runners(&db.store) {
+            runner.catch_up().await.unwrap();
+        }
+        assert_eq!(rows(&db.store).await, live, "{:?}", db.backend());
+    }
+}
+
+/// Writes one row per event into `test_rows`, and fails on a payload that says "poison".
+struct Recorder {
+    poison: bool,
+}
+
+#[async_trait]
+impl Projection for Recorder {
+    fn name(&self) -> &'static str {
+        "recorder"
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["test_rows"]
+    }
+
+    async fn apply(
+        &self,
+        tx: &mut AnyConnection,
+        event: &StoredEvent,
+    ) -> Result<(), ProjectionError> {
+        sqlx::query("INSERT INTO test_rows (position) VALUES ($1)")
+            .bind(event.position)
+            .execute(&mut *tx)
+            .await?;
+        if self.poison && event.payload.contains("poison") {
+            return Err(ProjectionError::Unreadable {
+                projection: "recorder",
+                position: event.position,
+                event_type: event.event_type.clone(),
+                reason: "poisoned".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_failed_batch_leaves_neither_rows_nor_checkpoint_behind() {
+    for db in TestDatabase::all().await {
+        db.execute("CREATE TABLE test_rows (position BIGINT NOT NULL)")
+            .await
+            .unwrap();
+        db.store
+            .append(&[
+                event("thing", "a", 1, "{}"),
+                event("thing", "a", 2, "{}"),
+                event("thing", "a", 3, r#"{"x":"poison"}"#),
+            ])
+            .await
+            .unwrap();
+        let failing = ProjectionRunner::new(db.store.clone(), Arc::new(Recorder { poison: true }));
+        let err = failing.catch_up().await.unwrap_err();
+        assert!(err.to_string().contains("poisoned"), "{err}");
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM test_rows")
+            .fetch_one(db.store.pool())
+            .await
+            .unwrap();
+        assert_eq!(
+            count,
+            0,
+            "{:?}: rows of a failed batch were kept",
+            db.backend()
+        );
+        assert_eq!(failing.position().await.unwrap(), 0);
+
+        // Once the read model can handle the event, it resumes where it stood: each event once.
+        let fixed = ProjectionRunner::new(db.store.clone(), Arc::new(Recorder { poison: false }));
+        assert_eq!(fixed.catch_up().await.unwrap(), 3);
+        assert_eq!(fixed.catch_up().await.unwrap(), 3);
+        let positions: Vec<i64> =
+            sqlx::query_scalar("SELECT position FROM test_rows ORDER BY position")
+                .fetch_all(db.store.pool())
+                .await
+                .unwrap();
+        assert_eq!(positions, vec![1, 2, 3]);
+    }
+}
+
+#[tokio::test]
+async fn a_running_projection_wakes_on_another_nodes_append() {
+    for db in TestDatabase::all().await {
+        let node_a = db.connect_again().await;
+        let node_b = db.connect_again().await;
+        let runner = ProjectionRunner::new(node_b.clone(), Arc::new(UsersView));
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(runner.clone().run(stopped));
+
+        create_user(&Commands::new(&node_a), "user-9", "carol").await;
+        let last = node_a.last_position().await.unwrap();
+        let mut reached = false;
+        for _ in 0..100 {
+            if runner.position().await.unwrap() >= last {
+                reached = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(reached, "{:?}: the runner did not catch up", db.backend());
+        stop.send(true).unwrap();
+        task.await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn on_postgres_one_runner_per_projection_leads() {
+    let Some(db) = TestDatabase::postgres().await else {
+        return;
+    };
+    let a = ProjectionRunner::new(db.connect_again().await, Arc::new(UsersView));
+    let b = ProjectionRunner::new(db.connect_again().await, Arc::new(UsersView));
+    let lead = a.try_lead().await.unwrap().expect("first runner leads");
+    assert!(b.try_lead().await.unwrap().is_none(), "two leaders at once");
+    drop(lead);
+    let mut b_leads = false;
+    for _ in 0..50 {
+        if b.try_lead().await.unwrap().is_some() {
+            b_leads = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(b_leads, "the lock was not released with its leader");
+    assert_eq!(db.backend(), Backend::Postgres);
+}
+
+/// Commands racing on one aggregate: every success is in the log once, every loser gets a
+/// conflict it can report or retry, and the stream has no duplicate sequence.
+#[tokio::test]
+async fn racing_commands_conflict_instead_of_overwriting() {
+    for db in TestDatabase::all().await {
+        create_user(&Commands::new(&db.store), "user-1", "alice").await;
+        let mut tasks = Vec::new();
+        for i in 0..6 {
+            let commands = Commands::new(&db.connect_again().await);
+            tasks.push(tokio::spawn(async move {
+                let change = UserCommand::Update(UserChanges {
+                    name: Some(format!("Alice {i}")),
+                    ..Default::default()
+                });
+                commands.user("user-1", change, &ctx()).await
+            }));
+        }
+        let mut successes = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                Ok(()) => successes += 1,
+                Err(CommandError::Conflict) => {}
+                Err(e) => panic!("{:?}: unexpected {e}", db.backend()),
+            }
+        }
+        assert!(successes >= 1);
+        let stream = db.store.stream("user", "user-1", 0).await.unwrap();
+        let sequences: Vec<i64> = stream.iter().map(|e| e.sequence).collect();
+        assert_eq!(
+            sequences,
+            (1..=1 + successes).collect::<Vec<_>>(),
+            "{:?}",
+            db.backend()
+        );
+        let metadata = stream[1].metadata();
+        assert_eq!(metadata.actor.as_deref(), Some("test"));
+    }
+}

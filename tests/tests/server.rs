@@ -1,0 +1,120 @@
+//! The server in-process on a random port: health, readiness, metrics and the error page,
+//! on SQLite and PostgreSQL.
+
+use sigil_api::config::ServeArgs;
+use sigil_api::master_key::MasterKey;
+use sigil_api::server;
+use sigil_tests::TestDatabase;
+
+fn serve_args() -> ServeArgs {
+    ServeArgs {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        public_url: "http://127.0.0.1:3000".into(),
+        checkpoint_interval_secs: 1,
+        request_timeout_secs: 30,
+        shutdown_grace_secs: 5,
+    }
+}
+
+#[tokio::test]
+async fn health_readiness_metrics_and_error_page() {
+    for db in TestDatabase::all().await {
+        let dir = tempfile_dir();
+        let key = MasterKey::load_or_create(&dir.join("master.key")).unwrap();
+        let running = server::start(db.store.clone(), serve_args(), &key)
+            .await
+            .unwrap();
+        let base = format!("http://{}", running.addr);
+        let http = reqwest::Client::new();
+
+        let ready = http.get(format!("{base}/readyz")).send().await.unwrap();
+        assert_eq!(ready.status(), 200, "{:?}", db.backend());
+        assert!(ready.headers().contains_key("x-request-id"));
+        assert_eq!(
+            http.get(format!("{base}/healthz"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+
+        let page = http
+            .get(format!("{base}/no/such/page?<b>"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 404);
+        let headers = page.headers().clone();
+        assert_eq!(headers["x-frame-options"], "DENY");
+        assert!(
+            headers["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("frame-ancestors 'none'")
+        );
+        let request_id = headers["x-request-id"].to_str().unwrap().to_string();
+        let body = page.text().await.unwrap();
+        assert!(body.contains(&request_id), "the page names its request id");
+        assert!(!body.contains("<b>"));
+
+        let metrics = http
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(metrics.contains("sigil_http_requests_total"), "{metrics}");
+        assert!(
+            metrics.contains("sigil_projection_position{projection=\"users\"}"),
+            "{metrics}"
+        );
+
+        running.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn readiness_fails_while_migrations_are_pending() {
+    for db in TestDatabase::all().await {
+        // A store whose migration bookkeeping says nothing was applied.
+        db.execute("DELETE FROM _sqlx_migrations").await.unwrap();
+        let dir = tempfile_dir();
+        let key = MasterKey::load_or_create(&dir.join("master.key")).unwrap();
+        let running = server::start(db.store.clone(), serve_args(), &key)
+            .await
+            .unwrap();
+        let ready = reqwest::get(format!("http://{}/readyz", running.addr))
+            .await
+            .unwrap();
+        assert_eq!(ready.status(), 503, "{:?}", db.backend());
+        assert!(
+            ready
+                .text()
+                .await
+                .unwrap()
+                .contains("migrations are pending")
+        );
+        running.shutdown().await.unwrap();
+    }
+}
+
+fn tempfile_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "sigil-test-{}-{}",
+        std::process::id(),
+        rand_suffix()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn rand_suffix() -> u64 {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+}
