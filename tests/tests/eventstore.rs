@@ -410,3 +410,31 @@ async fn concurrent_writers_and_a_live_reader_lose_nothing() {
         assert_eq!(positions, all, "{:?}: something was skipped", db.backend());
     }
 }
+
+/// Wake-ups cross nodes through LISTEN/NOTIFY: node B's wake-up channel changes when node A
+/// appends, which nothing but a notification can cause (B itself appended nothing).
+#[tokio::test]
+async fn another_nodes_append_wakes_this_node_through_notify() {
+    let Some(db) = TestDatabase::postgres().await else {
+        return;
+    };
+    let node_a = db.connect_again().await;
+    let node_b = db.connect_again().await;
+    let mut wake = node_b.appended();
+    // B's LISTEN connection starts in the background: keep appending until one is heard.
+    for seq in 1..=20 {
+        let stored = node_a
+            .append(&[event("thing", "x", seq, "{}")])
+            .await
+            .unwrap();
+        if tokio::time::timeout(Duration::from_millis(500), wake.changed())
+            .await
+            .is_ok()
+        {
+            assert!(*wake.borrow() <= stored[0].position);
+            assert!(*wake.borrow() > 0);
+            return;
+        }
+    }
+    panic!("node B never heard of node A's appends");
+}
