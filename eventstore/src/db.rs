@@ -84,6 +84,27 @@ impl Pools {
 
     pub async fn migrate(&self) -> Result<(), StoreError> {
         self.backend.migrator().run(&self.write).await?;
+        self.check_invariants().await
+    }
+
+    /// Settings the log's correctness rests on, checked rather than assumed.
+    pub async fn check_invariants(&self) -> Result<(), StoreError> {
+        if self.backend == Backend::Postgres {
+            // The subscription frontier needs every drawn position to be visible in the
+            // sequence's last_value at once: no per-session caching of values.
+            let cache: Option<i64> = sqlx::query_scalar(
+                "SELECT cache_size FROM pg_sequences WHERE schemaname = current_schema() \
+                 AND sequencename = 'events_position_seq'",
+            )
+            .fetch_optional(&self.read)
+            .await?;
+            if cache.is_some_and(|c| c != 1) {
+                return Err(StoreError::Misconfigured(
+                    "events_position_seq must have CACHE 1 (ALTER SEQUENCE events_position_seq CACHE 1)"
+                        .into(),
+                ));
+            }
+        }
         Ok(())
     }
 

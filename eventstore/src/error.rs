@@ -24,6 +24,8 @@ pub enum StoreError {
     },
     #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://USER@HOST/DB")]
     UnsupportedUrl(String),
+    #[error("the database is misconfigured: {0}")]
+    Misconfigured(String),
     #[error("invalid event: {0}")]
     InvalidEvent(String),
     #[error("stored event at position {position} cannot be read: {reason}")]

@@ -49,7 +49,39 @@ pub struct StoredEvent {
     pub hash: [u8; 32],
 }
 
+impl NewEvent {
+    /// The event as the log holds it once it has a position and a hash.
+    pub fn into_stored(self, position: i64, hash: [u8; 32]) -> StoredEvent {
+        StoredEvent {
+            position,
+            aggregate_type: self.aggregate_type,
+            aggregate_id: self.aggregate_id,
+            sequence: self.sequence,
+            event_type: self.event_type,
+            event_version: self.event_version,
+            payload: self.payload,
+            metadata: self.metadata,
+            occurred_at: self.occurred_at,
+            hash,
+        }
+    }
+}
+
 impl StoredEvent {
+    /// What the event's hash covers (everything but its position and the hash itself).
+    pub fn content(&self) -> NewEvent {
+        NewEvent {
+            aggregate_type: self.aggregate_type.clone(),
+            aggregate_id: self.aggregate_id.clone(),
+            sequence: self.sequence,
+            event_type: self.event_type.clone(),
+            event_version: self.event_version.clone(),
+            payload: self.payload.clone(),
+            metadata: self.metadata.clone(),
+            occurred_at: self.occurred_at,
+        }
+    }
+
     pub fn payload_json(&self) -> serde_json::Result<serde_json::Value> {
         serde_json::from_str(&self.payload)
     }

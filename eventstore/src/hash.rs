@@ -96,7 +96,7 @@ mod tests {
             aggregate_type: "user".into(),
             aggregate_id: "u1".into(),
             sequence: 1,
-            event_type: "UserCreated".into(),
+            event_type: "UserRegistered".into(),
             event_version: "1.0".into(),
             payload: r#"{"a":1}"#.into(),
             metadata: "{}".into(),

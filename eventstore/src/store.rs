@@ -80,6 +80,11 @@ impl EventStore {
         self.inner.pools.migrate().await
     }
 
+    /// Fails when the database breaks an assumption the log relies on.
+    pub async fn check_invariants(&self) -> Result<(), StoreError> {
+        self.inner.pools.check_invariants().await
+    }
+
     pub async fn migrations_applied(&self) -> Result<bool, StoreError> {
         self.inner.pools.migrations_applied().await
     }
@@ -116,7 +121,9 @@ impl EventStore {
     }
 
     /// Starts a transaction that appends events and may write lookup tables beside them;
-    /// nothing is visible until [`AppendTx::commit`].
+    /// nothing is visible until [`AppendTx::commit`]. Do not wait on the subscription
+    /// frontier (`read_after`, `subscribe`, projections) while holding one: on PostgreSQL
+    /// the frontier waits for this very transaction.
     pub async fn begin(&self) -> Result<AppendTx, StoreError> {
         let tx = match self.backend() {
             Backend::Postgres => {
@@ -303,18 +310,7 @@ impl AppendTx {
                 (event.sequence, hash),
             );
             self.last_position = Some(self.last_position.map_or(position, |p| p.max(position)));
-            stored.push(StoredEvent {
-                position,
-                aggregate_type: event.aggregate_type.clone(),
-                aggregate_id: event.aggregate_id.clone(),
-                sequence: event.sequence,
-                event_type: event.event_type.clone(),
-                event_version: event.event_version.clone(),
-                payload: event.payload.clone(),
-                metadata: event.metadata.clone(),
-                occurred_at: event.occurred_at,
-                hash,
-            });
+            stored.push(event.clone().into_stored(position, hash));
         }
         Ok(stored)
     }

@@ -8,13 +8,18 @@
 //!
 //! How F is found (docs/decisions/0003-subscription-frontier.md has the argument):
 //! 1. Every append transaction takes its transaction id before drawing a position.
-//! 2. A reader reads the sequence's last value L, *then* takes a snapshot S. Any position
-//!    <= L was drawn before L was read, by a transaction whose id existed before S: it had
-//!    finished by S (and is visible to later reads if it committed) or it is in S's list
-//!    of in-progress ids.
+//! 2. A reader reads the sequence's last value L, then takes and commits an xid R of its own,
+//!    then takes a snapshot S. Any position <= L was drawn before L was read, by a
+//!    transaction whose xid is below R. Because R has completed, S's xmax (one past the
+//!    latest *completed* xid) is above R, so that transaction has either finished (and is
+//!    visible to later reads if it committed) or is listed in S's in-progress xids. Without
+//!    R it could be running at or above xmax and appear in no list at all.
 //! 3. So L becomes safe as soon as every id in that list has finished. Readers keep
 //!    `(L, in-progress ids)` candidates and promote them when a later snapshot shows those
 //!    ids done. Writers never wait for readers.
+//!
+//! A task holding an open [`crate::AppendTx`] must not wait on the frontier: its own xid is
+//! in every snapshot's list until it commits.
 //!
 //! On SQLite there is one writer at a time and positions are assigned under its lock, so
 //! commits happen in position order and the highest visible position is always safe.
@@ -24,6 +29,8 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use futures::Stream;
+use futures::future::BoxFuture;
+use sqlx::{AnyPool, Connection};
 
 use crate::StoreError;
 use crate::db::Backend;
@@ -96,6 +103,33 @@ impl Frontier {
     }
 }
 
+/// Reads the sequence, commits an xid of our own, then takes the snapshot: three steps, in
+/// this order, on one connection (see the module comment). Boxed so that the stream built on
+/// it stays provably `Send`.
+fn observe_postgres(pool: &AnyPool) -> BoxFuture<'_, Result<(i64, String), StoreError>> {
+    Box::pin(async move {
+        let mut conn = pool.acquire().await?;
+        let allocated: i64 = sqlx::query_scalar(
+            "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM events_position_seq",
+        )
+        .fetch_one(&mut *conn)
+        .await?;
+        let mut own = conn.begin().await?;
+        // It writes nothing, so its commit need not wait for a WAL flush.
+        sqlx::query("SET LOCAL synchronous_commit TO off")
+            .execute(&mut *own)
+            .await?;
+        sqlx::query("SELECT pg_current_xact_id()::text")
+            .execute(&mut *own)
+            .await?;
+        own.commit().await?;
+        let snapshot: String = sqlx::query_scalar("SELECT pg_current_snapshot()::text")
+            .fetch_one(&mut *conn)
+            .await?;
+        Ok((allocated, snapshot))
+    })
+}
+
 impl EventStore {
     /// The highest position up to which the log can be read without missing a late commit.
     pub async fn safe_position(&self) -> Result<i64, StoreError> {
@@ -107,15 +141,7 @@ impl EventStore {
             .fetch_one(pool)
             .await?),
             Backend::Postgres => {
-                // Two statements, in this order: the sequence first, then the snapshot.
-                let allocated: i64 = sqlx::query_scalar(
-                    "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM events_position_seq",
-                )
-                .fetch_one(pool)
-                .await?;
-                let text: String = sqlx::query_scalar("SELECT pg_current_snapshot()::text")
-                    .fetch_one(pool)
-                    .await?;
+                let (allocated, text) = observe_postgres(pool).await?;
                 let snapshot = Snapshot::parse(&text).ok_or_else(|| {
                     StoreError::InvalidEvent(format!("unreadable snapshot {text:?}"))
                 })?;
@@ -158,6 +184,25 @@ impl EventStore {
             .fetch_all(self.pool())
             .await?;
         rows.iter().map(stored_event_from_row).collect()
+    }
+
+    /// Waits until the safe frontier reaches `position` (a caller that must read its own
+    /// write through a read model waits for this first). False if `timeout` passes first.
+    pub async fn wait_until_safe(
+        &self,
+        position: i64,
+        timeout: Duration,
+    ) -> Result<bool, StoreError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if self.safe_position().await? >= position {
+                return Ok(true);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(false);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Waits until something may have been appended, or the fallback poll interval passes.

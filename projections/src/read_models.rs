@@ -55,7 +55,7 @@ impl Projection for ApplicationsView {
         }
         let id = &event.aggregate_id;
         match decode::<ApplicationEvent>(self.name(), event)? {
-            ApplicationEvent::ApplicationCreated {
+            ApplicationEvent::ApplicationRegistered {
                 name,
                 description,
                 app_type,
@@ -98,7 +98,7 @@ impl Projection for ApplicationsView {
                 }
                 touch(tx, "rm_applications", event).await?;
             }
-            ApplicationEvent::ApplicationSecretRotated { .. } => {
+            ApplicationEvent::ClientSecretRotated { .. } => {
                 touch(tx, "rm_applications", event).await?;
             }
             ApplicationEvent::ApplicationDeleted => {
@@ -135,7 +135,7 @@ impl Projection for UsersView {
         }
         let id = &event.aggregate_id;
         match decode::<UserEvent>(self.name(), event)? {
-            UserEvent::UserCreated {
+            UserEvent::UserRegistered {
                 username,
                 primary_email,
                 name,

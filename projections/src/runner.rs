@@ -106,6 +106,18 @@ impl ProjectionRunner {
         self.position().await
     }
 
+    /// Catches up until the read model has applied `position`, waiting for the frontier if a
+    /// transaction elsewhere holds it back. Returns the position reached (below `position`
+    /// only if `timeout` passed first).
+    pub async fn catch_up_to(
+        &self,
+        position: i64,
+        timeout: Duration,
+    ) -> Result<i64, ProjectionError> {
+        self.store.wait_until_safe(position, timeout).await?;
+        self.catch_up().await
+    }
+
     /// Empties the read model and moves its checkpoint back to the start of the log, in one
     /// transaction; the next steps replay everything.
     pub async fn reset(&self) -> Result<(), ProjectionError> {

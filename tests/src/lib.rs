@@ -1,7 +1,9 @@
 //! Shared helpers for Sigil's store and end-to-end tests (the tests live in `tests/`).
 
 pub use sigil_eventstore::testing::TestDatabase;
-use sigil_eventstore::{NewEvent, now_micros};
+use std::time::Duration;
+
+use sigil_eventstore::{Checkpoint, EventStore, NewEvent, SigningKey, now_micros};
 
 /// An event for stream `(kind, id)` at `sequence` with a small JSON payload.
 pub fn event(kind: &str, id: &str, sequence: i64, payload: &str) -> NewEvent {
@@ -55,4 +57,24 @@ pub async fn create_user(commands: &Commands, id: &str, username: &str) {
         .user(id, command, &ctx())
         .await
         .expect("create user");
+}
+
+/// How long a test waits for the frontier: other tests' transactions anywhere in the
+/// PostgreSQL cluster hold it back (xids are cluster-wide) until they end.
+pub const FRONTIER_WAIT: Duration = Duration::from_secs(20);
+
+/// Writes a checkpoint over everything appended so far, once it is safe to cover.
+pub async fn checkpoint_now(store: &EventStore, key: &SigningKey, max_events: i64) -> Checkpoint {
+    let last = store.last_position().await.expect("last position");
+    assert!(
+        store
+            .wait_until_safe(last, FRONTIER_WAIT)
+            .await
+            .expect("frontier")
+    );
+    store
+        .write_checkpoint(key, max_events, now_micros())
+        .await
+        .expect("write checkpoint")
+        .expect("something to checkpoint")
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use sigil_eventstore::{Backend, EventStore, SigningKey, StoreError};
-use sigil_tests::{TestDatabase, event};
+use sigil_tests::{TestDatabase, checkpoint_now, event};
 use tokio::sync::Barrier;
 
 fn checkpoint_key() -> SigningKey {
@@ -107,11 +107,7 @@ async fn the_database_rejects_update_and_delete_on_the_log() {
             let err = err.expect_err(sql);
             assert!(err.to_string().contains("append-only"), "{sql}: {err}");
         }
-        db.store
-            .write_checkpoint(&checkpoint_key(), 100, 0)
-            .await
-            .unwrap()
-            .unwrap();
+        checkpoint_now(&db.store, &checkpoint_key(), 100).await;
         for sql in [
             "UPDATE event_checkpoints SET event_count = 0",
             "DELETE FROM event_checkpoints",
@@ -148,6 +144,15 @@ async fn workload(db: &TestDatabase) {
     }
 }
 
+/// The workload, a checkpoint over it, and the guard lifted: ready to be tampered with.
+async fn checkpointed_and_unguarded(db: &TestDatabase) -> SigningKey {
+    let key = checkpoint_key();
+    workload(db).await;
+    checkpoint_now(&db.store, &key, 100).await;
+    disable_guard(db).await;
+    key
+}
+
 async fn position_of(db: &TestDatabase, stream: &str, seq: i64) -> i64 {
     db.store.stream("thing", stream, seq - 1).await.unwrap()[0].position
 }
@@ -157,19 +162,9 @@ async fn an_untouched_log_verifies_and_checkpoints_chain() {
     for db in TestDatabase::all().await {
         let key = checkpoint_key();
         workload(&db).await;
-        let first = db
-            .store
-            .write_checkpoint(&key, 5, 1)
-            .await
-            .unwrap()
-            .unwrap();
+        let first = checkpoint_now(&db.store, &key, 5).await;
         assert_eq!(first.body.event_count, 5);
-        let second = db
-            .store
-            .write_checkpoint(&key, 100, 2)
-            .await
-            .unwrap()
-            .unwrap();
+        let second = checkpoint_now(&db.store, &key, 100).await;
         assert_eq!(second.body.after_position, first.body.through_position);
         assert_eq!(second.body.previous_hash, first.hash);
         assert!(
@@ -198,93 +193,63 @@ async fn an_untouched_log_verifies_and_checkpoints_chain() {
 #[tokio::test]
 async fn verify_names_an_edited_event() {
     for db in TestDatabase::all().await {
-        workload(&db).await;
-        db.store
-            .write_checkpoint(&checkpoint_key(), 100, 0)
-            .await
-            .unwrap();
+        let key = checkpointed_and_unguarded(&db).await;
         let target = position_of(&db, "b", 2).await;
-        disable_guard(&db).await;
-        let n = db
-            .execute(&format!(
-                "UPDATE events SET payload = '{{\"seq\":99}}' WHERE position = {target}"
-            ))
-            .await
-            .unwrap();
-        assert_eq!(n, 1);
-        let report = db
-            .store
-            .verify(&checkpoint_key().verifying_key())
-            .await
-            .unwrap();
+        let sql = format!("UPDATE events SET payload = '{{\"seq\":99}}' WHERE position = {target}");
+        assert_eq!(db.execute(&sql).await.unwrap(), 1);
+        let report = db.store.verify(&key.verifying_key()).await.unwrap();
         let bad = report.first_bad.expect("tampering must be found");
         assert_eq!(bad.position, target, "{:?}: {}", db.backend(), bad.reason);
         assert!(bad.reason.contains("edited"), "{}", bad.reason);
     }
 }
 
+/// Deleting an event inside a stream leaves a gap its chain names precisely, even inside a
+/// checkpointed range (whose digest alone could only name the range's start).
 #[tokio::test]
 async fn verify_names_a_deleted_event_inside_a_stream() {
     for db in TestDatabase::all().await {
-        workload(&db).await;
+        let key = checkpointed_and_unguarded(&db).await;
         let deleted = position_of(&db, "a", 2).await;
         let follower = position_of(&db, "a", 3).await;
-        disable_guard(&db).await;
-        db.execute(&format!("DELETE FROM events WHERE position = {deleted}"))
-            .await
-            .unwrap();
-        let report = db
-            .store
-            .verify(&checkpoint_key().verifying_key())
-            .await
-            .unwrap();
+        let sql = format!("DELETE FROM events WHERE position = {deleted}");
+        assert_eq!(db.execute(&sql).await.unwrap(), 1);
+        let report = db.store.verify(&key.verifying_key()).await.unwrap();
         let bad = report.first_bad.expect("deletion must be found");
         assert_eq!(bad.position, follower, "{:?}: {}", db.backend(), bad.reason);
     }
 }
 
+/// Deleting a stream's last event leaves no gap in its chain: only the checkpoint knows.
 #[tokio::test]
-async fn checkpoints_catch_a_deleted_stream_tail_and_moved_events() {
+async fn checkpoints_catch_a_deleted_stream_tail() {
     for db in TestDatabase::all().await {
-        workload(&db).await;
-        let key = checkpoint_key();
-        db.store
-            .write_checkpoint(&key, 100, 0)
-            .await
-            .unwrap()
-            .unwrap();
-        disable_guard(&db).await;
-        // The last event of stream "c" leaves no gap in its chain; only the checkpoint knows.
+        let key = checkpointed_and_unguarded(&db).await;
         let tail = position_of(&db, "c", 3).await;
-        db.execute(&format!("DELETE FROM events WHERE position = {tail}"))
-            .await
-            .unwrap();
+        let sql = format!("DELETE FROM events WHERE position = {tail}");
+        assert_eq!(db.execute(&sql).await.unwrap(), 1);
         let report = db.store.verify(&key.verifying_key()).await.unwrap();
         let bad = report.first_bad.expect("tail deletion must be found");
         assert_eq!(bad.position, 1, "{:?}: {}", db.backend(), bad.reason);
         assert!(bad.reason.contains("checkpoint 1"), "{}", bad.reason);
     }
+}
+
+/// Moving an event to another position keeps every stream chain intact.
+#[tokio::test]
+async fn checkpoints_catch_moved_events() {
     for db in TestDatabase::all().await {
-        workload(&db).await;
-        let key = checkpoint_key();
-        db.store
-            .write_checkpoint(&key, 100, 0)
-            .await
-            .unwrap()
-            .unwrap();
-        disable_guard(&db).await;
-        // Reorder: move an event to a position past the others.
+        let key = checkpointed_and_unguarded(&db).await;
         let moved = position_of(&db, "a", 1).await;
-        db.execute(&format!(
-            "UPDATE events SET position = 1000 WHERE position = {moved}"
-        ))
-        .await
-        .unwrap();
+        let sql = format!("UPDATE events SET position = 1000 WHERE position = {moved}");
+        assert_eq!(db.execute(&sql).await.unwrap(), 1);
         let report = db.store.verify(&key.verifying_key()).await.unwrap();
+        let bad = report.first_bad.expect("reordering must be found");
         assert!(
-            report.first_bad.is_some(),
-            "{:?}: reordering must be found",
-            db.backend()
+            bad.reason.contains("checkpoint 1"),
+            "{:?}: {}",
+            db.backend(),
+            bad.reason
         );
     }
 }
@@ -437,4 +402,95 @@ async fn another_nodes_append_wakes_this_node_through_notify() {
         }
     }
     panic!("node B never heard of node A's appends");
+}
+
+/// A snapshot's xmax is one past the latest *completed* xid, so a transaction running at or
+/// above it is in no in-progress list. Here the lower position belongs to the higher xid,
+/// and the transaction that committed the higher position completed last. Writer A runs on
+/// its own runtime, blocked right after its commit, so that nothing of ours (its NOTIFY)
+/// completes a newer xid before the reader looks: the reader must find the danger itself.
+#[tokio::test]
+async fn a_running_xid_above_the_snapshot_xmax_is_still_waited_for() {
+    let Some(db) = TestDatabase::postgres().await else {
+        return;
+    };
+    let b_store = db.connect_again().await;
+    let reader = db.connect_again().await;
+    let (to_main, from_a) = std::sync::mpsc::channel::<i64>();
+    let (to_a, a_waits) = std::sync::mpsc::channel::<()>();
+    let url = db.url.clone();
+    let writer_a = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let a_store = EventStore::connect(&url).await.unwrap();
+            let mut a = a_store.begin().await.unwrap(); // xid X
+            to_main.send(0).unwrap();
+            a_waits.recv().unwrap();
+            let high = a.append(&[event("thing", "early", 1, "{}")]).await.unwrap()[0].position;
+            a.commit().await.unwrap();
+            to_main.send(high).unwrap();
+            // Hold the runtime (and its notifier) still while the reader looks.
+            a_waits.recv().unwrap();
+        });
+    });
+    from_a.recv().unwrap();
+    let mut b = b_store.begin().await.unwrap(); // xid X+1
+    let low = b.append(&[event("thing", "late", 1, "{}")]).await.unwrap()[0].position;
+    to_a.send(()).unwrap();
+    let high = from_a.recv().unwrap();
+    assert!(low < high);
+
+    let frontier = reader.safe_position().await.unwrap();
+    let early = reader.read_after(0, 10).await.unwrap();
+    let checkpoint = reader
+        .write_checkpoint(&checkpoint_key(), 100, 0)
+        .await
+        .unwrap();
+    to_a.send(()).unwrap();
+    writer_a.join().unwrap();
+    assert!(
+        frontier < low,
+        "the frontier {frontier} passed uncommitted position {low}"
+    );
+    assert!(
+        early.is_empty(),
+        "delivered {early:?} while position {low} was uncommitted"
+    );
+    assert!(
+        checkpoint.is_none(),
+        "checkpointed over an uncommitted position"
+    );
+
+    b.commit().await.unwrap();
+    let all: Vec<i64> = reader
+        .read_after(0, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.position)
+        .collect();
+    assert_eq!(all, vec![low, high]);
+    let report = reader
+        .verify(&checkpoint_key().verifying_key())
+        .await
+        .unwrap();
+    assert!(report.ok(), "{report:?}");
+}
+
+/// A cached sequence would hand out positions below the value a reader saw: refuse to run.
+#[tokio::test]
+async fn a_cached_position_sequence_is_refused() {
+    let Some(db) = TestDatabase::postgres().await else {
+        return;
+    };
+    db.store.check_invariants().await.unwrap();
+    db.execute("ALTER SEQUENCE events_position_seq CACHE 20")
+        .await
+        .unwrap();
+    let err = db.store.check_invariants().await.unwrap_err();
+    assert!(err.to_string().contains("CACHE 1"), "{err}");
+    assert!(EventStore::open(&db.url).await.is_err());
 }

@@ -10,7 +10,7 @@ use sigil_domain::{ApplicationChanges, ApplicationCommand, UserChanges, UserComm
 use sigil_eventstore::sqlx::{self, AnyConnection, Row};
 use sigil_eventstore::{Backend, EventStore, StoredEvent};
 use sigil_projections::{Projection, ProjectionError, ProjectionRunner, UsersView};
-use sigil_tests::{TestDatabase, create_spa, create_user, ctx, event};
+use sigil_tests::{FRONTIER_WAIT, TestDatabase, create_spa, create_user, ctx, event};
 
 fn runners(store: &EventStore) -> Vec<ProjectionRunner> {
     sigil_projections::all()
@@ -82,7 +82,7 @@ async fn read_models_follow_commands_and_rebuild_to_the_same_rows() {
         workload(&commands).await;
         let last = db.store.last_position().await.unwrap();
         for runner in runners(&db.store) {
-            assert_eq!(runner.catch_up().await.unwrap(), last);
+            assert_eq!(runner.catch_up_to(last, FRONTIER_WAIT).await.unwrap(), last);
         }
         let live = rows(&db.store).await;
         assert_eq!(live.len(), 3, "{live:?}");
@@ -106,7 +106,7 @@ async fn read_models_follow_commands_and_rebuild_to_the_same_rows() {
         }
         assert!(rows(&db.store).await.is_empty());
         for runner in runners(&db.store) {
-            runner.catch_up().await.unwrap();
+            runner.catch_up_to(last, FRONTIER_WAIT).await.unwrap();
         }
         assert_eq!(rows(&db.store).await, live, "{:?}", db.backend());
     }
@@ -163,6 +163,7 @@ async fn a_failed_batch_leaves_neither_rows_nor_checkpoint_behind() {
             .await
             .unwrap();
         let failing = ProjectionRunner::new(db.store.clone(), Arc::new(Recorder { poison: true }));
+        assert!(db.store.wait_until_safe(3, FRONTIER_WAIT).await.unwrap());
         let err = failing.catch_up().await.unwrap_err();
         assert!(err.to_string().contains("poisoned"), "{err}");
         let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM test_rows")

@@ -27,7 +27,10 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         return not_ready(format!("the store does not answer: {e}"));
     }
     match state.store.migrations_applied().await {
-        Ok(true) => (StatusCode::OK, Json(json!({ "status": "ready" }))),
+        Ok(true) => match state.store.check_invariants().await {
+            Ok(()) => (StatusCode::OK, Json(json!({ "status": "ready" }))),
+            Err(e) => not_ready(e.to_string()),
+        },
         Ok(false) => not_ready("migrations are pending".into()),
         Err(e) => not_ready(format!("cannot read the migration state: {e}")),
     }
@@ -37,6 +40,11 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
 pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     if let Ok(last) = state.store.last_position().await {
         metrics::gauge!("sigil_log_position").set(last as f64);
+        // Events committed but held back by a transaction still open somewhere in the
+        // cluster: a lasting gap here means an idle transaction is stalling every reader.
+        if let Ok(safe) = state.store.safe_position().await {
+            metrics::gauge!("sigil_log_frontier_lag_events").set((last - safe).max(0) as f64);
+        }
         for runner in &state.projections {
             if let Ok(position) = runner.position().await {
                 let name = runner.name();

@@ -11,7 +11,7 @@ use super::types::{ApplicationType, SigningAlgorithm};
 pub enum ApplicationEvent {
     /// Carries the refresh-token settings the application starts with, so
     /// replay never depends on defaults in code that may change later.
-    ApplicationCreated {
+    ApplicationRegistered {
         name: String,
         description: Option<String>,
         app_type: ApplicationType,
@@ -30,7 +30,7 @@ pub enum ApplicationEvent {
     ApplicationUpdated {
         changes: ApplicationChanges,
     },
-    ApplicationSecretRotated {
+    ClientSecretRotated {
         client_secret_digest: String,
     },
     ApplicationDeleted,
@@ -39,9 +39,9 @@ pub enum ApplicationEvent {
 impl DomainEvent for ApplicationEvent {
     fn event_type(&self) -> String {
         match self {
-            Self::ApplicationCreated { .. } => "ApplicationCreated",
+            Self::ApplicationRegistered { .. } => "ApplicationRegistered",
             Self::ApplicationUpdated { .. } => "ApplicationUpdated",
-            Self::ApplicationSecretRotated { .. } => "ApplicationSecretRotated",
+            Self::ClientSecretRotated { .. } => "ClientSecretRotated",
             Self::ApplicationDeleted => "ApplicationDeleted",
         }
         .to_owned()

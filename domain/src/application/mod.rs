@@ -85,7 +85,7 @@ impl Aggregate for Application {
 
     fn apply(&mut self, event: ApplicationEvent) {
         match event {
-            ApplicationEvent::ApplicationCreated {
+            ApplicationEvent::ApplicationRegistered {
                 name,
                 description,
                 app_type,
@@ -118,7 +118,7 @@ impl Aggregate for Application {
                 }
             }
             ApplicationEvent::ApplicationUpdated { changes } => self.apply_changes(changes),
-            ApplicationEvent::ApplicationSecretRotated {
+            ApplicationEvent::ClientSecretRotated {
                 client_secret_digest,
             } => self.client_secret_digest = Some(client_secret_digest),
             // Forget everything, the secret first: a deleted client must
@@ -157,7 +157,7 @@ impl Application {
             app_type,
         )?;
         rules::cors_allowed_origins(&new.cors_allowed_origins, app_type)?;
-        Ok(ApplicationEvent::ApplicationCreated {
+        Ok(ApplicationEvent::ApplicationRegistered {
             name,
             description: rules::description(new.description.as_deref()),
             app_type,
@@ -229,7 +229,7 @@ impl Application {
         if self.client_secret_digest.as_deref() == Some(digest.as_str()) {
             return Ok(None);
         }
-        Ok(Some(ApplicationEvent::ApplicationSecretRotated {
+        Ok(Some(ApplicationEvent::ClientSecretRotated {
             client_secret_digest: digest,
         }))
     }

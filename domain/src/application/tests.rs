@@ -46,7 +46,7 @@ fn machine() -> NewApplication {
 // The event a valid registration records, written out by hand with the
 // Logto defaults so that a change to the defaults in code fails a test.
 fn created(new: NewApplication) -> ApplicationEvent {
-    ApplicationEvent::ApplicationCreated {
+    ApplicationEvent::ApplicationRegistered {
         name: new.name,
         description: new.description,
         app_type: new.app_type,
@@ -652,7 +652,7 @@ fn rotating_records_the_new_digest() {
     app()
         .given(vec![created(machine())])
         .when(rotate(OTHER_DIGEST))
-        .then_expect_events(vec![ApplicationEvent::ApplicationSecretRotated {
+        .then_expect_events(vec![ApplicationEvent::ClientSecretRotated {
             client_secret_digest: OTHER_DIGEST.into(),
         }]);
 }
@@ -744,7 +744,7 @@ fn replay_rebuilds_what_the_accessors_report() {
     let application = replay(vec![
         created(web),
         updated(changes),
-        ApplicationEvent::ApplicationSecretRotated {
+        ApplicationEvent::ClientSecretRotated {
             client_secret_digest: OTHER_DIGEST.into(),
         },
     ]);
@@ -789,13 +789,13 @@ fn native_loopback_redirects_match_on_any_port() {
 #[test]
 fn events_are_named_after_their_variant_at_version_1_0() {
     let events = [
-        (created(spa()), "ApplicationCreated"),
+        (created(spa()), "ApplicationRegistered"),
         (updated(ApplicationChanges::default()), "ApplicationUpdated"),
         (
-            ApplicationEvent::ApplicationSecretRotated {
+            ApplicationEvent::ClientSecretRotated {
                 client_secret_digest: DIGEST.into(),
             },
-            "ApplicationSecretRotated",
+            "ClientSecretRotated",
         ),
         (ApplicationEvent::ApplicationDeleted, "ApplicationDeleted"),
     ];

@@ -7,7 +7,7 @@ use super::command::UserChanges;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum UserEvent {
-    UserCreated {
+    UserRegistered {
         username: Option<String>,
         primary_email: Option<String>,
         name: Option<String>,
@@ -28,7 +28,7 @@ pub enum UserEvent {
 impl DomainEvent for UserEvent {
     fn event_type(&self) -> String {
         match self {
-            Self::UserCreated { .. } => "UserCreated",
+            Self::UserRegistered { .. } => "UserRegistered",
             Self::UserUpdated { .. } => "UserUpdated",
             Self::UserPasswordChanged { .. } => "UserPasswordChanged",
             Self::UserSuspended => "UserSuspended",

@@ -76,7 +76,7 @@ impl Aggregate for User {
 
     fn apply(&mut self, event: UserEvent) {
         match event {
-            UserEvent::UserCreated {
+            UserEvent::UserRegistered {
                 username,
                 primary_email,
                 name,
@@ -146,7 +146,7 @@ impl User {
         if username.is_none() && primary_email.is_none() {
             return Err(UserError::MissingIdentifier);
         }
-        Ok(UserEvent::UserCreated {
+        Ok(UserEvent::UserRegistered {
             username,
             primary_email,
             name,

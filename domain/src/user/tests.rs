@@ -23,7 +23,7 @@ fn ada() -> NewUser {
 
 // Hand-written so a change in normalisation shows up as a failing test.
 fn created(new: NewUser) -> UserEvent {
-    UserEvent::UserCreated {
+    UserEvent::UserRegistered {
         username: new.username,
         primary_email: new.primary_email,
         name: new.name,
@@ -475,7 +475,7 @@ fn suspension_and_deletion_show_in_the_state() {
 #[test]
 fn events_are_named_after_their_variant_at_version_1_0() {
     let events = [
-        (created(ada()), "UserCreated"),
+        (created(ada()), "UserRegistered"),
         (updated(UserChanges::default()), "UserUpdated"),
         (
             UserEvent::UserPasswordChanged {
