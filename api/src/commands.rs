@@ -5,11 +5,15 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use cqrs_es::event_sink::EventSink;
 use cqrs_es::persist::PersistedEventStore;
-use cqrs_es::{Aggregate, AggregateError, CqrsFramework};
+use cqrs_es::{Aggregate, AggregateError, CqrsFramework, DomainEvent};
+use futures::future::BoxFuture;
 use sigil_domain::{
     Application, ApplicationCommand, ApplicationError, User, UserCommand, UserError,
 };
+use sigil_eventstore::sqlx::{self, AnyConnection};
+use sigil_eventstore::{EventMetadata, NewEvent, StoreError, utc_to_micros};
 use sigil_eventstore::{EventRepository, EventStore, OCCURRED_AT_KEY};
 
 type Framework<A> = CqrsFramework<A, PersistedEventStore<EventRepository, A>>;
@@ -81,9 +85,33 @@ impl<E: std::error::Error> From<AggregateError<E>> for CommandError<E> {
 
 /// One framework per aggregate, sharing one store.
 pub struct Commands {
+    store: EventStore,
     applications: Framework<Application>,
     users: Framework<User>,
 }
+
+impl<E: std::error::Error> From<StoreError> for CommandError<E> {
+    fn from(e: StoreError) -> Self {
+        if e.is_conflict() {
+            CommandError::Conflict
+        } else {
+            CommandError::Store(e.to_string())
+        }
+    }
+}
+
+impl<E: std::error::Error> From<sqlx::Error> for CommandError<E> {
+    fn from(e: sqlx::Error) -> Self {
+        CommandError::Store(e.to_string())
+    }
+}
+
+/// Writes lookup rows for a command's events inside the transaction that appends them.
+pub type Index<'a, E> = Box<
+    dyn for<'c> FnOnce(&'c mut AnyConnection, &'c [E]) -> BoxFuture<'c, Result<(), sqlx::Error>>
+        + Send
+        + 'a,
+>;
 
 fn framework<A: Aggregate<Services = ()>>(store: &EventStore) -> Framework<A> {
     let events = PersistedEventStore::new_event_store(EventRepository::new(store.clone()));
@@ -93,6 +121,7 @@ fn framework<A: Aggregate<Services = ()>>(store: &EventStore) -> Framework<A> {
 impl Commands {
     pub fn new(store: &EventStore) -> Commands {
         Commands {
+            store: store.clone(),
             applications: framework(store),
             users: framework(store),
         }
@@ -120,5 +149,76 @@ impl Commands {
             .users
             .execute_with_metadata(id, command, context.metadata())
             .await?)
+    }
+}
+
+impl Commands {
+    /// The aggregate's current state, loaded from its stream (strongly consistent), and the
+    /// sequence of its last event (0 when it has none).
+    pub async fn load<A: Aggregate>(&self, id: &str) -> Result<(A, i64), StoreError> {
+        let mut aggregate = A::default();
+        let mut version = 0;
+        for stored in self.store.stream(A::TYPE, id, 0).await? {
+            let event: A::Event =
+                serde_json::from_str(&stored.payload).map_err(|e| StoreError::Corrupt {
+                    position: stored.position,
+                    reason: e.to_string(),
+                })?;
+            aggregate.apply(event);
+            version = stored.sequence;
+        }
+        Ok((aggregate, version))
+    }
+
+    /// Runs a command whose events need a lookup row written atomically with them (a token
+    /// digest, for instance): the aggregate decides, then one transaction appends the events
+    /// and runs `index`. Racing commands on one aggregate: one wins, the other gets
+    /// `Conflict`.
+    pub async fn execute_indexed<A>(
+        &self,
+        id: &str,
+        command: A::Command,
+        context: &CommandContext,
+        index: Index<'_, A::Event>,
+    ) -> Result<Vec<A::Event>, CommandError<A::Error>>
+    where
+        A: Aggregate<Services = ()>,
+    {
+        let (mut aggregate, version) = self.load::<A>(id).await?;
+        let sink = EventSink::default();
+        aggregate
+            .handle(command, &(), &sink)
+            .await
+            .map_err(CommandError::Rejected)?;
+        let events = sink.collect().await;
+        if events.is_empty() {
+            return Ok(events);
+        }
+        let metadata = serde_json::to_string(&EventMetadata {
+            actor: context.actor.clone(),
+            ip: context.ip.clone(),
+            user_agent: context.user_agent.clone(),
+            request_id: context.request_id.clone(),
+        })
+        .map_err(|e| CommandError::Store(e.to_string()))?;
+        let mut rows = Vec::with_capacity(events.len());
+        for (i, event) in events.iter().enumerate() {
+            rows.push(NewEvent {
+                aggregate_type: A::TYPE.to_string(),
+                aggregate_id: id.to_string(),
+                sequence: version + 1 + i as i64,
+                event_type: event.event_type(),
+                event_version: event.event_version(),
+                payload: serde_json::to_string(event)
+                    .map_err(|e| CommandError::Store(e.to_string()))?,
+                metadata: metadata.clone(),
+                occurred_at: utc_to_micros(context.now),
+            });
+        }
+        let mut tx = self.store.begin().await?;
+        tx.append(&rows).await?;
+        index(tx.connection(), &events).await?;
+        tx.commit().await?;
+        Ok(events)
     }
 }

@@ -7,6 +7,7 @@ pub mod commands;
 pub mod config;
 pub mod http;
 pub mod master_key;
+pub mod oidc;
 pub mod server;
 pub mod state;
 pub mod telemetry;

@@ -70,11 +70,14 @@ pub async fn start(
     let app = http::router(state.clone(), config.request_timeout());
     let mut stop = shutdown.subscribe();
     let http = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stop.wait_for(|stopping| *stopping).await;
-            })
-            .await
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|stopping| *stopping).await;
+        })
+        .await
     });
     tracing::info!(issuer = %config.issuer(), "listening on http://{addr}");
     Ok(RunningServer {

@@ -3,8 +3,10 @@
 //! randomness. Ids, times and secrets come in the commands, secrets only as
 //! digests, so replaying the event log always rebuilds the same state.
 
+pub mod access_token;
 pub mod application;
 pub mod redirect_uri;
+pub mod signing_key;
 pub mod user;
 
 pub use application::{
@@ -12,4 +14,7 @@ pub use application::{
     ApplicationType, NewApplication, SigningAlgorithm,
 };
 pub use redirect_uri::{UriError, redirect_uri_matches};
+pub use signing_key::{
+    SEALED_KEY_PREFIX, SigningKey, SigningKeyCommand, SigningKeyError, SigningKeyEvent,
+};
 pub use user::{NewUser, User, UserChanges, UserCommand, UserError, UserEvent};

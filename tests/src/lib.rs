@@ -78,3 +78,74 @@ pub async fn checkpoint_now(store: &EventStore, key: &SigningKey, max_events: i6
         .expect("write checkpoint")
         .expect("something to checkpoint")
 }
+
+/// A server on a random port over a test database, with a master key of its own.
+pub struct TestServer {
+    pub base: String,
+    pub commands: Commands,
+    running: Option<sigil_api::server::RunningServer>,
+    _key_dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    pub async fn start(db: &TestDatabase) -> TestServer {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let key = sigil_api::master_key::MasterKey::load_or_create(&dir.path().join("master.key"))
+            .expect("master key");
+        let args = sigil_api::config::ServeArgs {
+            bind: "127.0.0.1:0".parse().unwrap(),
+            public_url: "http://127.0.0.1:3000".into(),
+            checkpoint_interval_secs: 1,
+            request_timeout_secs: 30,
+            shutdown_grace_secs: 5,
+        };
+        let running = sigil_api::server::start(db.store.clone(), args, &key)
+            .await
+            .expect("server starts");
+        TestServer {
+            base: format!("http://{}", running.addr),
+            commands: Commands::new(&db.store),
+            running: Some(running),
+            _key_dir: dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(running) = self.running.take() {
+            running.shutdown().await.expect("clean shutdown");
+        }
+    }
+}
+
+/// Creates a confidential application of `app_type` and returns its client secret (shown
+/// once, as the management API will).
+pub async fn create_confidential(
+    commands: &Commands,
+    id: &str,
+    app_type: ApplicationType,
+) -> String {
+    let secret = sigil_api::oidc::tokens::new_token();
+    let redirect_uris = match app_type {
+        ApplicationType::MachineToMachine => vec![],
+        _ => vec!["https://app.example.com/callback".into()],
+    };
+    let command = ApplicationCommand::Create(NewApplication {
+        name: format!("{id} app"),
+        description: None,
+        app_type,
+        is_third_party: false,
+        redirect_uris,
+        post_logout_redirect_uris: vec![],
+        cors_allowed_origins: vec![],
+        client_secret_digest: Some(sigil_api::oidc::tokens::digest(&secret)),
+    });
+    commands
+        .application(id, command, &ctx())
+        .await
+        .expect("create application");
+    secret
+}

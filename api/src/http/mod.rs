@@ -15,6 +15,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::oidc;
 use crate::state::AppState;
 use crate::telemetry;
 
@@ -27,6 +28,11 @@ pub fn router(state: Arc<AppState>, request_timeout: Duration) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .route(sigil_web_consent::STYLESHEET_PATH, get(pages::stylesheet))
+        .nest("/oidc", oidc::router())
+        .route(
+            "/.well-known/oauth-authorization-server/oidc",
+            get(oidc::discovery::metadata),
+        )
         .fallback(pages::not_found)
         .with_state(state)
         .layer(middleware::from_fn(telemetry::track_http))

@@ -1,0 +1,90 @@
+//! The lookup of opaque access tokens by digest: written in the same transaction as the
+//! token's events (so it is as consistent as the log), read by introspection, revocation
+//! and userinfo.
+
+use sigil_domain::access_token::AccessTokenEvent;
+use sigil_eventstore::sqlx::{self, AnyConnection, AnyPool, Row};
+
+/// One access token as the lookup holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessTokenRow {
+    pub token_id: String,
+    pub grant_type: String,
+    pub client_id: String,
+    pub subject: Option<String>,
+    pub scope: String,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+impl AccessTokenRow {
+    /// RFC 7662 §2.2 "active": not revoked, not expired.
+    pub fn is_active(&self, now: i64) -> bool {
+        self.revoked_at.is_none() && now < self.expires_at
+    }
+}
+
+/// Writes what `events` (of the token `token_id`) change in the lookup.
+/// `now` is the command's time (unix seconds), so the row matches the event's `occurred_at`.
+pub async fn index(
+    conn: &mut AnyConnection,
+    token_id: String,
+    now: i64,
+    events: &[AccessTokenEvent],
+) -> Result<(), sqlx::Error> {
+    for event in events {
+        match event {
+            AccessTokenEvent::AccessTokenIssued(issue) => {
+                sqlx::query(
+                    "INSERT INTO access_tokens (token_digest, token_id, grant_type, client_id, subject, \
+                     scope, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(&issue.token_digest)
+                .bind(&token_id)
+                .bind(issue.grant_type.as_str())
+                .bind(&issue.client_id)
+                .bind(&issue.subject)
+                .bind(issue.scope.join(" "))
+                .bind(issue.issued_at)
+                .bind(issue.expires_at)
+                .execute(&mut *conn)
+                .await?;
+            }
+            AccessTokenEvent::TokenRevoked { .. } => {
+                sqlx::query("UPDATE access_tokens SET revoked_at = $1 WHERE token_id = $2")
+                    .bind(now)
+                    .bind(&token_id)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn find(
+    pool: &AnyPool,
+    token_digest: &str,
+) -> Result<Option<AccessTokenRow>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT token_id, grant_type, client_id, subject, scope, issued_at, expires_at, revoked_at \
+         FROM access_tokens WHERE token_digest = $1",
+    )
+    .bind(token_digest)
+    .fetch_optional(pool)
+    .await?;
+    row.map(|r| {
+        Ok(AccessTokenRow {
+            token_id: r.try_get("token_id")?,
+            grant_type: r.try_get("grant_type")?,
+            client_id: r.try_get("client_id")?,
+            subject: r.try_get("subject")?,
+            scope: r.try_get("scope")?,
+            issued_at: r.try_get("issued_at")?,
+            expires_at: r.try_get("expires_at")?,
+            revoked_at: r.try_get("revoked_at")?,
+        })
+    })
+    .transpose()
+}

@@ -1,0 +1,80 @@
+//! The form body of an OAuth request (`application/x-www-form-urlencoded`), parsed strictly:
+//! RFC 6749 §3.1/§3.2 says parameters MUST NOT appear more than once, and a parameter sent
+//! without a value is treated as omitted.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::header;
+
+use super::error::OAuthError;
+
+/// Parameters by name.
+pub struct OAuthForm(pub HashMap<String, String>);
+
+impl OAuthForm {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+
+    pub fn require(&self, name: &str) -> Result<&str, OAuthError> {
+        self.get(name)
+            .ok_or_else(|| OAuthError::InvalidRequest(format!("the {name} parameter is required")))
+    }
+}
+
+pub fn parse(body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
+    let mut params = HashMap::new();
+    for (name, value) in url::form_urlencoded::parse(body) {
+        if value.is_empty() {
+            continue;
+        }
+        if params.insert(name.to_string(), value.to_string()).is_some() {
+            return Err(OAuthError::InvalidRequest(format!(
+                "the {name} parameter appears more than once"
+            )));
+        }
+    }
+    Ok(params)
+}
+
+impl<S: Send + Sync> FromRequest<S> for OAuthForm {
+    type Rejection = OAuthError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let form_type = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| {
+                v.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            });
+        if !form_type {
+            return Err(OAuthError::InvalidRequest(
+                "the body must be application/x-www-form-urlencoded".into(),
+            ));
+        }
+        let body = Bytes::from_request(request, state)
+            .await
+            .map_err(|e| OAuthError::InvalidRequest(format!("unreadable body: {e}")))?;
+        Ok(OAuthForm(parse(&body)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_parameters_are_refused_and_empty_ones_ignored() {
+        let params = parse(b"grant_type=client_credentials&scope=&a=%20b").unwrap();
+        assert_eq!(params.get("grant_type").unwrap(), "client_credentials");
+        assert!(!params.contains_key("scope"));
+        assert_eq!(params.get("a").unwrap(), " b");
+        let err = parse(b"grant_type=a&grant_type=b").unwrap_err();
+        assert_eq!(err.code(), "invalid_request");
+    }
+}
