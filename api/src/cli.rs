@@ -1,17 +1,22 @@
 //! The `sigil` command line (CONTRACT.md fixes the command names).
 
+use std::io::BufRead;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
+use sigil_domain::{ApplicationCommand, ApplicationType, NewApplication, NewUser};
 use sigil_eventstore::EventStore;
 use sigil_projections::ProjectionRunner;
+use zeroize::Zeroizing;
 
+use crate::commands::{CommandContext, Commands};
 use crate::config::{ServeArgs, StoreArgs};
 use crate::master_key::MasterKey;
-use crate::{server, telemetry};
+use crate::oidc::tokens;
+use crate::{passwords, server, telemetry, users};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -38,6 +43,12 @@ pub enum Command {
     /// The event log.
     #[command(subcommand)]
     Events(EventsCommand),
+    /// Applications (OAuth clients).
+    #[command(subcommand)]
+    Apps(AppsCommand),
+    /// User accounts.
+    #[command(subcommand)]
+    Users(UsersCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -55,6 +66,73 @@ pub enum EventsCommand {
     /// bad position on failure.
     Verify,
 }
+
+#[derive(Subcommand, Debug)]
+pub enum AppsCommand {
+    /// Register an application. Prints {"client_id", "client_secret"}; the secret (null for
+    /// native and single-page apps) is shown this once and never stored.
+    Create(CreateApp),
+}
+
+#[derive(Args, Debug)]
+pub struct CreateApp {
+    #[arg(long)]
+    pub name: String,
+    #[arg(long = "type", value_enum)]
+    pub app_type: AppType,
+    /// Users are asked to consent before it acts for them.
+    #[arg(long)]
+    pub third_party: bool,
+    #[arg(long)]
+    pub description: Option<String>,
+    /// Repeat for several.
+    #[arg(long = "redirect-uri")]
+    pub redirect_uris: Vec<String>,
+    /// Repeat for several.
+    #[arg(long = "post-logout-redirect-uri")]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Repeat for several.
+    #[arg(long = "cors-origin")]
+    pub cors_origins: Vec<String>,
+}
+
+/// `ApplicationType` as typed on the command line.
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum AppType {
+    Native,
+    Spa,
+    Traditional,
+    MachineToMachine,
+}
+
+impl From<AppType> for ApplicationType {
+    fn from(t: AppType) -> Self {
+        match t {
+            AppType::Native => ApplicationType::Native,
+            AppType::Spa => ApplicationType::Spa,
+            AppType::Traditional => ApplicationType::Traditional,
+            AppType::MachineToMachine => ApplicationType::MachineToMachine,
+        }
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UsersCommand {
+    /// Register a user. The password comes from SIGIL_NEW_USER_PASSWORD if set, else from the
+    /// first line of standard input (never a flag: it would show in `ps` and shell history).
+    /// Prints {"id"}.
+    Create {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
+/// Where `sigil users create` reads the password first.
+pub const NEW_USER_PASSWORD_VAR: &str = "SIGIL_NEW_USER_PASSWORD";
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     telemetry::init_logging(&cli.store.log);
@@ -104,7 +182,100 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+        Command::Apps(AppsCommand::Create(args)) => {
+            let store = open(&cli.store).await?;
+            let created = create_app(&Commands::new(&store), args).await?;
+            println!("{created}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Users(UsersCommand::Create {
+            username,
+            email,
+            name,
+        }) => {
+            let password = new_user_password()?;
+            // `register` checks too; checking first refuses a bad password before the store
+            // is opened (and migrated).
+            passwords::check_policy(&password)?;
+            let store = open(&cli.store).await?;
+            let id = new_id();
+            let new = NewUser {
+                username: Some(username),
+                primary_email: email,
+                name,
+                password_hash: None,
+            };
+            users::register(
+                &Commands::new(&store),
+                &id,
+                new,
+                Some(password.as_str()),
+                &CommandContext::system("cli"),
+            )
+            .await?;
+            println!("{}", serde_json::json!({ "id": id }));
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+/// 21 random characters from [a-z0-9] (about 108 bits), the shape of Logto's ids, so ids
+/// copied between the two look alike.
+fn new_id() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    (0..21)
+        .map(|_| char::from(ALPHABET[rand::random_range(0..ALPHABET.len())]))
+        .collect()
+}
+
+/// Registers an application; returns what to print. Confidential types get a new secret,
+/// of which only the digest goes into the log.
+async fn create_app(commands: &Commands, args: CreateApp) -> anyhow::Result<serde_json::Value> {
+    let app_type = ApplicationType::from(args.app_type);
+    let secret = app_type.is_confidential().then(tokens::new_token);
+    let client_id = new_id();
+    let new = NewApplication {
+        name: args.name,
+        description: args.description,
+        app_type,
+        is_third_party: args.third_party,
+        redirect_uris: args.redirect_uris,
+        post_logout_redirect_uris: args.post_logout_redirect_uris,
+        cors_allowed_origins: args.cors_origins,
+        client_secret_digest: secret.as_deref().map(tokens::digest),
+    };
+    commands
+        .application(
+            &client_id,
+            ApplicationCommand::Create(new),
+            &CommandContext::system("cli"),
+        )
+        .await?;
+    Ok(serde_json::json!({ "client_id": client_id, "client_secret": secret }))
+}
+
+/// The new user's password: the environment variable if set (even empty: then the policy
+/// says why it is refused), else the first line of standard input without its line ending.
+fn new_user_password() -> anyhow::Result<Zeroizing<String>> {
+    if let Some(password) = std::env::var_os(NEW_USER_PASSWORD_VAR) {
+        let password = password
+            .into_string()
+            .map_err(|_| anyhow::anyhow!("{NEW_USER_PASSWORD_VAR} is not valid UTF-8"))?;
+        return Ok(Zeroizing::new(password));
+    }
+    // A blocking read is fine here: nothing else runs in this process yet.
+    let mut line = Zeroizing::new(String::new());
+    let read = std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read the password from standard input")?;
+    anyhow::ensure!(
+        read > 0,
+        "no password: set {NEW_USER_PASSWORD_VAR} or write it on the first line of standard input"
+    );
+    let end = line.trim_end_matches(['\n', '\r']).len();
+    line.truncate(end);
+    Ok(line)
 }
 
 async fn open(store: &StoreArgs) -> anyhow::Result<EventStore> {

@@ -10,7 +10,8 @@ use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::{Aggregate, AggregateError, CqrsFramework, DomainEvent};
 use futures::future::BoxFuture;
 use sigil_domain::{
-    Application, ApplicationCommand, ApplicationError, User, UserCommand, UserError,
+    Application, ApplicationCommand, ApplicationError, SigningKey, SigningKeyCommand,
+    SigningKeyError, User, UserCommand, UserError,
 };
 use sigil_eventstore::sqlx::{self, AnyConnection};
 use sigil_eventstore::{EventMetadata, NewEvent, StoreError, utc_to_micros};
@@ -69,6 +70,11 @@ pub enum CommandError<E: std::error::Error> {
     /// Another command changed the same aggregate first; reload and retry, or report.
     #[error("the record was changed by another request at the same time; try again")]
     Conflict,
+    /// A lookup row that must be unique (a username, say) is already held by another
+    /// aggregate; the caller knows which value it was and says so. The text is the
+    /// database's, naming the constraint and never the value.
+    #[error("that value is already taken ({0})")]
+    Duplicate(String),
     #[error("the event store failed: {0}")]
     Store(String),
 }
@@ -88,6 +94,7 @@ pub struct Commands {
     store: EventStore,
     applications: Framework<Application>,
     users: Framework<User>,
+    signing_keys: Framework<SigningKey>,
 }
 
 impl<E: std::error::Error> From<StoreError> for CommandError<E> {
@@ -124,6 +131,7 @@ impl Commands {
             store: store.clone(),
             applications: framework(store),
             users: framework(store),
+            signing_keys: framework(store),
         }
     }
 
@@ -147,6 +155,18 @@ impl Commands {
     ) -> Result<(), CommandError<UserError>> {
         Ok(self
             .users
+            .execute_with_metadata(id, command, context.metadata())
+            .await?)
+    }
+
+    pub async fn signing_key(
+        &self,
+        id: &str,
+        command: SigningKeyCommand,
+        context: &CommandContext,
+    ) -> Result<(), CommandError<SigningKeyError>> {
+        Ok(self
+            .signing_keys
             .execute_with_metadata(id, command, context.metadata())
             .await?)
     }
@@ -217,7 +237,16 @@ impl Commands {
         }
         let mut tx = self.store.begin().await?;
         tx.append(&rows).await?;
-        index(tx.connection(), &events).await?;
+        if let Err(e) = index(tx.connection(), &events).await {
+            // A unique lookup row already held is the caller's mistake to report, not a
+            // failure of the store.
+            return Err(match e {
+                sqlx::Error::Database(e) if e.kind() == sqlx::error::ErrorKind::UniqueViolation => {
+                    CommandError::Duplicate(e.message().to_string())
+                }
+                e => e.into(),
+            });
+        }
         tx.commit().await?;
         Ok(events)
     }

@@ -3,7 +3,7 @@
 //! background work and writes a last checkpoint.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -16,7 +16,10 @@ use tokio::task::JoinHandle;
 use crate::commands::Commands;
 use crate::config::ServeArgs;
 use crate::http;
+use crate::keys::keyring::ensure_active_keys;
+use crate::keys::seal::Sealer;
 use crate::master_key::MasterKey;
+use crate::oidc::interaction::InteractionKey;
 use crate::state::AppState;
 use crate::telemetry;
 
@@ -60,8 +63,15 @@ pub async fn start(
         shutdown.subscribe(),
     )));
 
+    let commands = Arc::new(Commands::new(&store));
+    let sealer = Sealer::new(&master_key.derive("sealing"));
+    let keys = ensure_active_keys(&store, &commands, &sealer, chrono::Utc::now().timestamp())
+        .await
+        .context("cannot prepare the signing keys")?;
     let state = Arc::new(AppState {
-        commands: Arc::new(Commands::new(&store)),
+        commands,
+        interactions: InteractionKey::new(master_key.derive("interactions")),
+        keys: RwLock::new(Arc::new(keys)),
         metrics: telemetry::metrics_handle(),
         store,
         projections,

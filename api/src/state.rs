@@ -1,6 +1,6 @@
 //! What every handler can reach.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use metrics_exporter_prometheus::PrometheusHandle;
 use sigil_eventstore::EventStore;
@@ -8,6 +8,8 @@ use sigil_projections::ProjectionRunner;
 
 use crate::commands::Commands;
 use crate::config::ServeArgs;
+use crate::keys::keyring::KeyRing;
+use crate::oidc::interaction::InteractionKey;
 
 pub struct AppState {
     pub config: ServeArgs,
@@ -15,4 +17,22 @@ pub struct AppState {
     pub commands: Arc<Commands>,
     pub projections: Vec<ProjectionRunner>,
     pub metrics: PrometheusHandle,
+    /// Signs the state carried through sign-in and consent pages.
+    pub interactions: InteractionKey,
+    /// The signing keys; replaced whole when keys rotate.
+    pub keys: RwLock<Arc<KeyRing>>,
+}
+
+impl AppState {
+    pub fn keys(&self) -> Arc<KeyRing> {
+        self.keys
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Cookies get `Secure` when people reach Sigil over https.
+    pub fn secure_cookies(&self) -> bool {
+        self.config.public_url.starts_with("https://")
+    }
 }

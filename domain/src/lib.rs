@@ -5,7 +5,10 @@
 
 pub mod access_token;
 pub mod application;
+pub mod authorization_code;
+pub mod consent;
 pub mod redirect_uri;
+pub mod session;
 pub mod signing_key;
 pub mod user;
 

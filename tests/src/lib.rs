@@ -92,9 +92,14 @@ impl TestServer {
         let dir = tempfile::tempdir().expect("temporary folder");
         let key = sigil_api::master_key::MasterKey::load_or_create(&dir.path().join("master.key"))
             .expect("master key");
+        // The issuer must be the address clients reach, so pick the port first.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
         let args = sigil_api::config::ServeArgs {
-            bind: "127.0.0.1:0".parse().unwrap(),
-            public_url: "http://127.0.0.1:3000".into(),
+            bind: format!("127.0.0.1:{port}").parse().unwrap(),
+            public_url: format!("http://127.0.0.1:{port}"),
             checkpoint_interval_secs: 1,
             request_timeout_secs: 30,
             shutdown_grace_secs: 5,
@@ -108,6 +113,10 @@ impl TestServer {
             running: Some(running),
             _key_dir: dir,
         }
+    }
+
+    pub fn issuer(&self) -> String {
+        format!("{}/oidc", self.base)
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -148,4 +157,17 @@ pub async fn create_confidential(
         .await
         .expect("create application");
     secret
+}
+
+/// Registers a user with a password through the same path the CLI uses.
+pub async fn register_user(commands: &Commands, id: &str, username: &str, password: &str) {
+    let new = NewUser {
+        username: Some(username.into()),
+        primary_email: Some(format!("{username}@example.com")),
+        name: Some(format!("{username} tester")),
+        password_hash: None,
+    };
+    sigil_api::users::register(commands, id, new, Some(password), &ctx())
+        .await
+        .expect("register user");
 }

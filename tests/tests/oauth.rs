@@ -115,7 +115,7 @@ async fn client_credentials_with_basic_and_post_issue_tokens_that_introspect() {
         let info = w.introspect(&token).await;
         assert_eq!(info["active"], true);
         assert_eq!(info["client_id"], "m2m");
-        assert_eq!(info["iss"], "http://127.0.0.1:3000/oidc");
+        assert_eq!(info["iss"], w.server.issuer());
         assert_eq!(
             w.introspect("not-a-token").await,
             serde_json::json!({ "active": false })
@@ -353,16 +353,25 @@ async fn discovery_documents_name_the_endpoints() {
                 .json()
                 .await
                 .unwrap();
-            assert_eq!(doc["issuer"], "http://127.0.0.1:3000/oidc");
-            assert_eq!(doc["token_endpoint"], "http://127.0.0.1:3000/oidc/token");
+            let issuer = w.server.issuer();
+            assert_eq!(doc["issuer"], issuer);
+            assert_eq!(doc["token_endpoint"], format!("{issuer}/token"));
+            assert_eq!(doc["authorization_endpoint"], format!("{issuer}/auth"));
+            assert_eq!(doc["jwks_uri"], format!("{issuer}/jwks"));
+            assert_eq!(doc["userinfo_endpoint"], format!("{issuer}/me"));
             assert_eq!(
                 doc["revocation_endpoint"],
-                "http://127.0.0.1:3000/oidc/token/revocation"
+                format!("{issuer}/token/revocation")
             );
             assert_eq!(
                 doc["introspection_endpoint"],
-                "http://127.0.0.1:3000/oidc/token/introspection"
+                format!("{issuer}/token/introspection")
             );
+            assert_eq!(
+                doc["code_challenge_methods_supported"],
+                serde_json::json!(["S256"])
+            );
+            assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
         }
         w.server.stop().await;
     }

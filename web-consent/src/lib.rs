@@ -31,6 +31,51 @@ impl ErrorPage<'_> {
     }
 }
 
+/// The sign-in page (CONTRACT.md: "Username or email", "Password", "Sign in").
+#[derive(Template)]
+#[template(path = "sign_in.html")]
+pub struct SignInPage<'a> {
+    pub lang: &'a str,
+    pub action: &'a str,
+    pub interaction: &'a str,
+    pub csrf: &'a str,
+    pub app_name: Option<&'a str>,
+    pub identifier: &'a str,
+    pub error: Option<&'a str>,
+}
+
+/// The consent page: the application's name as the heading, each permission a list item,
+/// Authorize and Cancel.
+#[derive(Template)]
+#[template(path = "consent.html")]
+pub struct ConsentPage<'a> {
+    pub lang: &'a str,
+    pub action: &'a str,
+    pub interaction: &'a str,
+    pub csrf: &'a str,
+    pub app_name: &'a str,
+    pub account: &'a str,
+    pub permissions: Vec<String>,
+}
+
+/// Renders any page; a template that cannot render is a bug the tests catch.
+pub fn render(page: &impl Template) -> String {
+    page.render().unwrap_or_else(|_| {
+        "<!doctype html><title>Error</title><p>Something went wrong.</p>".into()
+    })
+}
+
+/// A person-readable description of a scope, for the consent page.
+pub fn describe_scope(scope: &str) -> String {
+    match scope {
+        "openid" => "Sign you in with your account".into(),
+        "profile" => "See your name and username".into(),
+        "email" => "See your email address".into(),
+        "offline_access" => "Keep access while you are away".into(),
+        other => format!("Use the permission \"{other}\""),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,5 +106,49 @@ mod tests {
         }
         .to_html();
         assert!(!html.contains("Request ID"));
+    }
+}
+
+#[cfg(test)]
+mod page_tests {
+    use super::*;
+
+    #[test]
+    fn sign_in_page_has_the_contract_labels_and_escapes_values() {
+        let html = render(&SignInPage {
+            lang: "en",
+            action: "/oidc/interaction/sign-in",
+            interaction: "abc",
+            csrf: "tok",
+            app_name: Some("<Photos>"),
+            identifier: "\"><script>",
+            error: Some("The username or password is incorrect."),
+        });
+        for label in [
+            "Username or email",
+            "Password",
+            "Sign in",
+            "name=\"identifier\"",
+            "name=\"password\"",
+        ] {
+            assert!(html.contains(label), "{label}");
+        }
+        assert!(!html.contains("<script>") && !html.contains("<Photos>"));
+    }
+
+    #[test]
+    fn consent_page_lists_permissions_with_authorize_and_cancel() {
+        let html = render(&ConsentPage {
+            lang: "en",
+            action: "/oidc/interaction/consent",
+            interaction: "abc",
+            csrf: "tok",
+            app_name: "Photos",
+            account: "alice",
+            permissions: vec![describe_scope("openid"), describe_scope("email")],
+        });
+        assert!(html.contains("<h1>Photos</h1>"));
+        assert!(html.contains("<li>See your email address</li>"));
+        assert!(html.contains(">Authorize</button>") && html.contains(">Cancel</button>"));
     }
 }

@@ -1,7 +1,7 @@
 //! The HTTP surface, one module per concern, merged in [`router`].
 
 mod health;
-mod pages;
+pub mod pages;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -31,14 +31,19 @@ pub async fn not_found(headers: HeaderMap) -> Response {
 /// Renders the error page with the request's id.
 pub fn error_page(status: StatusCode, title: &str, message: &str, headers: &HeaderMap) -> Response {
     let request_id = headers.get("x-request-id").and_then(|v| v.to_str().ok());
-    let html = ErrorPage {
+    let page = ErrorPage {
         lang: "en",
         title,
         message,
         request_id,
     }
     .to_html();
-    let mut response = (status, html).into_response();
+    html(status, page)
+}
+
+/// An HTML response with the headers every page carries.
+pub fn html(status: StatusCode, page: String) -> Response {
+    let mut response = (status, page).into_response();
     let h = response.headers_mut();
     h.insert(
         header::CONTENT_TYPE,

@@ -65,6 +65,12 @@ impl OAuthError {
     }
 }
 
+impl std::fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code(), self.description())
+    }
+}
+
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
         if let OAuthError::ServerError(cause) = &self {

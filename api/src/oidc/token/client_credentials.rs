@@ -69,5 +69,6 @@ pub async fn grant(
         token_type: "Bearer",
         expires_in: ACCESS_TOKEN_TTL_SECS,
         scope: None,
+        id_token: None,
     })
 }

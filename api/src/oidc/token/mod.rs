@@ -1,7 +1,8 @@
 //! The token endpoint (RFC 6749 §3.2): authenticates the client, then hands the request to
 //! the handler of its `grant_type`, one module per grant.
 
-mod client_credentials;
+mod authorization_code;
+pub mod client_credentials;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,6 +26,8 @@ pub struct TokenResponse {
     pub expires_in: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
 }
 
 impl IntoResponse for TokenResponse {
@@ -45,6 +48,9 @@ pub async fn token(
 ) -> Result<TokenResponse, OAuthError> {
     let client = authenticate(&state, &headers, &form).await?;
     match form.require("grant_type")? {
+        "authorization_code" => {
+            authorization_code::grant(&state, &client, &form, &headers, peer).await
+        }
         "client_credentials" => {
             client_credentials::grant(&state, &client, &form, &headers, peer).await
         }

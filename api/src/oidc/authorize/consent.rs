@@ -1,0 +1,93 @@
+//! The consent form's POST: Authorize records the consent (an event) and continues; Cancel
+//! returns `access_denied` to the client.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use sigil_domain::Application;
+use sigil_domain::consent::{Consent, ConsentCommand, consent_id};
+
+use super::flow::{current_session, proceed, redirect_error, server_error};
+use super::request::RedirectError;
+use crate::http::pages::error_page;
+use crate::oidc::context::request_context;
+use crate::oidc::form::OAuthForm;
+use crate::oidc::interaction::csrf_ok;
+use crate::state::AppState;
+
+pub async fn consent(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    form: Result<OAuthForm, crate::oidc::error::OAuthError>,
+) -> Response {
+    let now = chrono::Utc::now().timestamp();
+    let Ok(form) = form else {
+        return expired(&headers);
+    };
+    if !csrf_ok(&headers, form.get("csrf")) {
+        return expired(&headers);
+    }
+    let Some(mut interaction) = form
+        .get("interaction")
+        .and_then(|i| state.interactions.open(i, now))
+    else {
+        return expired(&headers);
+    };
+    // Consent is the signed-in person's to give: no session, no decision.
+    let session = match current_session(&state, &headers, now).await {
+        Ok(Some((session, _))) => session,
+        Ok(None) => return expired(&headers),
+        Err(page) => return page,
+    };
+    let request = interaction.request.clone();
+    if form.get("decision") != Some("authorize") {
+        return redirect_error(
+            &state,
+            &RedirectError {
+                redirect_uri: request.redirect_uri,
+                state: request.state,
+                error: "access_denied",
+                description: "the user declined".into(),
+            },
+        );
+    }
+    let application = match state.commands.load::<Application>(&request.client_id).await {
+        Ok((app, _)) if app.is_active() => app,
+        Ok(_) => return expired(&headers),
+        Err(e) => return server_error(&headers, e),
+    };
+    let context = request_context(&headers, Some(peer), format!("user:{}", session.user_id));
+    let grant = ConsentCommand::Grant {
+        user_id: session.user_id.clone(),
+        client_id: request.client_id.clone(),
+        scopes: request.scope.clone(),
+    };
+    let id = consent_id(&session.user_id, &request.client_id);
+    if let Err(e) = state
+        .commands
+        .execute_indexed::<Consent>(
+            &id,
+            grant,
+            &context,
+            Box::new(|_, _| Box::pin(async { Ok(()) })),
+        )
+        .await
+    {
+        return server_error(&headers, e);
+    }
+    interaction.consented = true;
+    proceed(&state, &headers, interaction, application).await
+}
+
+fn expired(headers: &HeaderMap) -> Response {
+    error_page(
+        StatusCode::BAD_REQUEST,
+        "This request has expired",
+        "Go back to the application and start again.",
+        headers,
+    )
+}

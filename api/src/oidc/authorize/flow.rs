@@ -1,0 +1,265 @@
+//! What happens after a request is checked: sign the person in if needed, ask consent if
+//! needed, then issue the code and send the browser back to the client.
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use sigil_domain::authorization_code::{
+    AuthorizationCode, AuthorizationCodeCommand, CODE_TTL_SECS, IssueCode,
+};
+use sigil_domain::consent::{Consent, consent_id};
+use sigil_domain::{Application, User};
+use sigil_web_consent::{ConsentPage, SignInPage, describe_scope, render};
+
+use super::request::RedirectError;
+use crate::http::pages::{error_page, html};
+use crate::oidc::codes;
+use crate::oidc::context::request_context;
+use crate::oidc::interaction::{CSRF_COOKIE, Interaction, cookie, set_cookie};
+use crate::oidc::sessions::{self, ActiveSession, SESSION_COOKIE};
+use crate::oidc::tokens::{digest, new_token};
+use crate::state::AppState;
+
+pub const SIGN_IN_ACTION: &str = "/oidc/interaction/sign-in";
+pub const CONSENT_ACTION: &str = "/oidc/interaction/consent";
+
+pub fn server_error(headers: &HeaderMap, cause: impl std::fmt::Display) -> Response {
+    tracing::error!(%cause, "authorization failed");
+    error_page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong",
+        "Sign-in could not be completed. Try again in a moment.",
+        headers,
+    )
+}
+
+/// Sends an error back to the client (RFC 6749 §4.1.2.1), with `iss` (RFC 9207).
+pub fn redirect_error(state: &AppState, e: &RedirectError) -> Response {
+    let mut params = vec![
+        ("error", e.error.to_string()),
+        ("error_description", e.description.clone()),
+    ];
+    if let Some(s) = &e.state {
+        params.push(("state", s.clone()));
+    }
+    params.push(("iss", state.config.issuer()));
+    redirect_with(&e.redirect_uri, &params)
+}
+
+fn redirect_with(uri: &str, params: &[(&str, String)]) -> Response {
+    match url::Url::parse(uri) {
+        Ok(mut url) => {
+            url.query_pairs_mut()
+                .extend_pairs(params.iter().map(|(k, v)| (*k, v.as_str())));
+            Redirect::to(url.as_str()).into_response()
+        }
+        Err(_) => (StatusCode::BAD_REQUEST, "invalid redirect").into_response(),
+    }
+}
+
+fn refuse(interaction: &Interaction, error: &'static str, description: &str) -> RedirectError {
+    RedirectError {
+        redirect_uri: interaction.request.redirect_uri.clone(),
+        state: interaction.request.state.clone(),
+        error,
+        description: description.into(),
+    }
+}
+
+/// The session the browser's cookie names, if it is live and its user still active.
+pub async fn current_session(
+    state: &AppState,
+    headers: &HeaderMap,
+    now: i64,
+) -> Result<Option<(ActiveSession, User)>, Response> {
+    let Some(token) = cookie(headers, SESSION_COOKIE) else {
+        return Ok(None);
+    };
+    let session = sessions::find(state.store.pool(), &digest(&token), now)
+        .await
+        .map_err(|e| server_error(headers, e))?;
+    let Some(session) = session else {
+        return Ok(None);
+    };
+    let (user, _) = state
+        .commands
+        .load::<User>(&session.user_id)
+        .await
+        .map_err(|e| server_error(headers, e))?;
+    Ok(user.is_active().then_some((session, user)))
+}
+
+/// Decides the next step of an interaction.
+pub async fn proceed(
+    state: &AppState,
+    headers: &HeaderMap,
+    interaction: Interaction,
+    application: Application,
+) -> Response {
+    let now = chrono::Utc::now().timestamp();
+    let session = match current_session(state, headers, now).await {
+        Ok(s) => s,
+        Err(page) => return page,
+    };
+    let request = &interaction.request;
+    let signed_in_now = interaction.session_id.is_some()
+        && interaction.session_id.as_deref()
+            == session.as_ref().map(|(s, _)| s.session_id.as_str());
+    let needs_login = match &session {
+        None => true,
+        Some(_) if signed_in_now => false,
+        Some((s, _)) => {
+            request.prompt.login || request.max_age.is_some_and(|max| now - s.auth_time > max)
+        }
+    };
+    if needs_login {
+        if request.prompt.none {
+            return redirect_error(
+                state,
+                &refuse(&interaction, "login_required", "the user is not signed in"),
+            );
+        }
+        return sign_in_page(
+            state,
+            &interaction,
+            &application,
+            request.login_hint.as_deref().unwrap_or(""),
+            None,
+        );
+    }
+    let (session, user) = session.expect("signed in");
+    // Third-party applications get nothing without the user's consent (seed 001); first-party
+    // applications are the provider's own and skip it.
+    if application.is_third_party() {
+        let (consent, _) = match state
+            .commands
+            .load::<Consent>(&consent_id(&session.user_id, &request.client_id))
+            .await
+        {
+            Ok(c) => c,
+            Err(e) => return server_error(headers, e),
+        };
+        if !interaction.consented && (request.prompt.consent || !consent.covers(&request.scope)) {
+            if request.prompt.none {
+                return redirect_error(
+                    state,
+                    &refuse(
+                        &interaction,
+                        "consent_required",
+                        "the user has not consented",
+                    ),
+                );
+            }
+            return consent_page(state, &interaction, &application, &user);
+        }
+    }
+    issue_code(state, headers, &interaction, &session).await
+}
+
+async fn issue_code(
+    state: &AppState,
+    headers: &HeaderMap,
+    interaction: &Interaction,
+    session: &ActiveSession,
+) -> Response {
+    let request = &interaction.request;
+    let code = new_token();
+    let code_id = uuid::Uuid::new_v4().to_string();
+    let context = request_context(headers, None, format!("user:{}", session.user_id));
+    let issued_at = context.now.timestamp();
+    let issue = IssueCode {
+        client_id: request.client_id.clone(),
+        user_id: session.user_id.clone(),
+        session_id: session.session_id.clone(),
+        redirect_uri: request.redirect_uri.clone(),
+        scope: request.scope.clone(),
+        nonce: request.nonce.clone(),
+        code_challenge: request.code_challenge.clone(),
+        auth_time: session.auth_time,
+        issued_at,
+        expires_at: issued_at + CODE_TTL_SECS,
+        code_digest: digest(&code),
+    };
+    let index_id = code_id.clone();
+    let issued = state
+        .commands
+        .execute_indexed::<AuthorizationCode>(
+            &code_id,
+            AuthorizationCodeCommand::Issue(issue),
+            &context,
+            Box::new(move |conn, events| Box::pin(codes::index(conn, index_id, events))),
+        )
+        .await;
+    if let Err(e) = issued {
+        return server_error(headers, e);
+    }
+    let mut params = vec![("code", code)];
+    if let Some(s) = &request.state {
+        params.push(("state", s.clone()));
+    }
+    params.push(("iss", state.config.issuer()));
+    redirect_with(&request.redirect_uri, &params)
+}
+
+/// A fresh CSRF token, set as a cookie on the page that embeds it.
+fn with_csrf(mut response: Response, csrf: &str, secure: bool) -> Response {
+    if let Ok(v) = HeaderValue::from_str(&set_cookie(CSRF_COOKIE, csrf, secure, None)) {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+    response
+}
+
+pub fn sign_in_page(
+    state: &AppState,
+    interaction: &Interaction,
+    application: &Application,
+    identifier: &str,
+    error: Option<&str>,
+) -> Response {
+    let csrf = new_token();
+    let sealed = state.interactions.seal(interaction);
+    let page = render(&SignInPage {
+        lang: "en",
+        action: SIGN_IN_ACTION,
+        interaction: &sealed,
+        csrf: &csrf,
+        app_name: Some(application.name()),
+        identifier,
+        error,
+    });
+    let status = if error.is_some() {
+        StatusCode::UNAUTHORIZED
+    } else {
+        StatusCode::OK
+    };
+    with_csrf(html(status, page), &csrf, state.secure_cookies())
+}
+
+pub fn consent_page(
+    state: &AppState,
+    interaction: &Interaction,
+    application: &Application,
+    user: &User,
+) -> Response {
+    let csrf = new_token();
+    let sealed = state.interactions.seal(interaction);
+    let account = user
+        .username()
+        .or(user.primary_email())
+        .unwrap_or("your account")
+        .to_string();
+    let page = render(&ConsentPage {
+        lang: "en",
+        action: CONSENT_ACTION,
+        interaction: &sealed,
+        csrf: &csrf,
+        app_name: application.name(),
+        account: &account,
+        permissions: interaction
+            .request
+            .scope
+            .iter()
+            .map(|s| describe_scope(s))
+            .collect(),
+    });
+    with_csrf(html(StatusCode::OK, page), &csrf, state.secure_cookies())
+}
