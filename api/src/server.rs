@@ -71,6 +71,9 @@ pub async fn start(
     let state = Arc::new(AppState {
         commands,
         interactions: InteractionKey::new(master_key.derive("interactions")),
+        refresh_successors: crate::oidc::refresh_tokens::SuccessorKey::new(
+            master_key.derive("refresh-token-successors"),
+        ),
         keys: RwLock::new(Arc::new(keys)),
         metrics: telemetry::metrics_handle(),
         store,

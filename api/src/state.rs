@@ -17,6 +17,8 @@ pub struct AppState {
     pub commands: Arc<Commands>,
     pub projections: Vec<ProjectionRunner>,
     pub metrics: PrometheusHandle,
+    /// Derives each refresh token's successor (see oidc::refresh_tokens).
+    pub refresh_successors: crate::oidc::refresh_tokens::SuccessorKey,
     /// Signs the state carried through sign-in and consent pages.
     pub interactions: InteractionKey,
     /// The signing keys; replaced whole when keys rotate.

@@ -27,6 +27,10 @@ pub struct IssueCode {
     pub expires_at: i64,
     /// Lowercase hex SHA-256 of the code.
     pub code_digest: String,
+    /// Whether the request said prompt=consent: with offline_access, that is what earns a
+    /// refresh token (OIDC Core §11).
+    #[serde(default)]
+    pub prompt_consent: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,6 +44,8 @@ pub enum AuthorizationCodeCommand {
         now: i64,
         /// The id of the access token this redemption will issue.
         access_token_id: String,
+        /// The refresh token family this redemption will start, if any.
+        refresh_family_id: Option<String>,
     },
 }
 
@@ -48,10 +54,14 @@ pub enum AuthorizationCodeEvent {
     AuthorizationCodeIssued(IssueCode),
     AuthorizationCodeRedeemed {
         access_token_id: String,
+        #[serde(default)]
+        refresh_family_id: Option<String>,
     },
     /// A redeemed code came back: the tokens it produced must be revoked.
     AuthorizationCodeReuseDetected {
         revoke_access_token_ids: Vec<String>,
+        #[serde(default)]
+        revoke_refresh_family_ids: Vec<String>,
     },
 }
 
@@ -96,7 +106,7 @@ pub enum AuthorizationCodeError {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AuthorizationCode {
     issued: Option<IssueCode>,
-    redeemed_into: Option<String>,
+    redeemed_into: Option<(String, Option<String>)>,
 }
 
 impl AuthorizationCode {
@@ -135,13 +145,15 @@ impl Aggregate for AuthorizationCode {
                 verifier_challenge,
                 now,
                 access_token_id,
+                refresh_family_id,
             } => {
                 let Some(issued) = &self.issued else {
                     return Err(AuthorizationCodeError::NotFound);
                 };
-                if let Some(first) = &self.redeemed_into {
+                if let Some((access, refresh)) = &self.redeemed_into {
                     let event = AuthorizationCodeEvent::AuthorizationCodeReuseDetected {
-                        revoke_access_token_ids: vec![first.clone()],
+                        revoke_access_token_ids: vec![access.clone()],
+                        revoke_refresh_family_ids: refresh.iter().cloned().collect(),
                     };
                     sink.write(event, self).await;
                     return Ok(());
@@ -165,11 +177,11 @@ impl Aggregate for AuthorizationCode {
                     (None, Some(_)) => return Err(AuthorizationCodeError::UnexpectedVerifier),
                     _ => {}
                 }
-                sink.write(
-                    AuthorizationCodeEvent::AuthorizationCodeRedeemed { access_token_id },
-                    self,
-                )
-                .await;
+                let event = AuthorizationCodeEvent::AuthorizationCodeRedeemed {
+                    access_token_id,
+                    refresh_family_id,
+                };
+                sink.write(event, self).await;
             }
         }
         Ok(())
@@ -178,9 +190,10 @@ impl Aggregate for AuthorizationCode {
     fn apply(&mut self, event: AuthorizationCodeEvent) {
         match event {
             AuthorizationCodeEvent::AuthorizationCodeIssued(issue) => self.issued = Some(issue),
-            AuthorizationCodeEvent::AuthorizationCodeRedeemed { access_token_id } => {
-                self.redeemed_into = Some(access_token_id)
-            }
+            AuthorizationCodeEvent::AuthorizationCodeRedeemed {
+                access_token_id,
+                refresh_family_id,
+            } => self.redeemed_into = Some((access_token_id, refresh_family_id)),
             AuthorizationCodeEvent::AuthorizationCodeReuseDetected { .. } => {}
         }
     }
@@ -206,6 +219,7 @@ mod tests {
             issued_at: 100,
             expires_at: 160,
             code_digest: "c".repeat(64),
+            prompt_consent: false,
         }
     }
 
@@ -221,6 +235,7 @@ mod tests {
             verifier_challenge: challenge.map(str::to_string),
             now,
             access_token_id: "at1".into(),
+            refresh_family_id: Some("rf1".into()),
         }
     }
 
@@ -264,6 +279,7 @@ mod tests {
         given_issued().when(ok_redeem()).then_expect_events(vec![
             AuthorizationCodeEvent::AuthorizationCodeRedeemed {
                 access_token_id: "at1".into(),
+                refresh_family_id: Some("rf1".into()),
             },
         ]);
     }
@@ -275,12 +291,14 @@ mod tests {
                 AuthorizationCodeEvent::AuthorizationCodeIssued(issue()),
                 AuthorizationCodeEvent::AuthorizationCodeRedeemed {
                     access_token_id: "at1".into(),
+                    refresh_family_id: Some("rf1".into()),
                 },
             ])
             .when(ok_redeem())
             .then_expect_events(vec![
                 AuthorizationCodeEvent::AuthorizationCodeReuseDetected {
                     revoke_access_token_ids: vec!["at1".into()],
+                    revoke_refresh_family_ids: vec!["rf1".into()],
                 },
             ]);
     }

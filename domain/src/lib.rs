@@ -8,6 +8,7 @@ pub mod application;
 pub mod authorization_code;
 pub mod consent;
 pub mod redirect_uri;
+pub mod refresh_token;
 pub mod session;
 pub mod signing_key;
 pub mod user;

@@ -1,5 +1,7 @@
 //! Shared helpers for Sigil's store and end-to-end tests (the tests live in `tests/`).
 
+pub mod flow;
+
 pub use sigil_eventstore::testing::TestDatabase;
 use std::time::Duration;
 

@@ -88,3 +88,30 @@ pub async fn find(
     })
     .transpose()
 }
+
+/// Revokes access tokens issued to `client_id` (a replayed code or refresh token took them
+/// down with it). Tokens already revoked record nothing more.
+pub async fn revoke_all(
+    state: &crate::state::AppState,
+    token_ids: &[String],
+    client_id: &str,
+    context: &crate::commands::CommandContext,
+) -> Result<(), crate::oidc::error::OAuthError> {
+    use sigil_domain::access_token::{AccessToken, AccessTokenCommand};
+    let now = context.now.timestamp();
+    for token_id in token_ids {
+        let index_id = token_id.clone();
+        state
+            .commands
+            .execute_indexed::<AccessToken>(
+                token_id,
+                AccessTokenCommand::Revoke {
+                    client_id: client_id.to_string(),
+                },
+                context,
+                Box::new(move |conn, events| Box::pin(index(conn, index_id, now, events))),
+            )
+            .await?;
+    }
+    Ok(())
+}

@@ -12,6 +12,7 @@ mod form;
 mod id_token;
 pub mod interaction;
 mod introspection;
+pub mod refresh_tokens;
 mod revocation;
 mod sessions;
 mod token;

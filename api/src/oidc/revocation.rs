@@ -6,13 +6,14 @@ use std::sync::Arc;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use sigil_domain::access_token::{AccessToken, AccessTokenCommand};
+use sigil_domain::refresh_token::{RefreshTokenCommand, RefreshTokenEvent, RefreshTokenFamily};
 
-use super::access_tokens;
 use super::client_auth::authenticate;
 use super::context::request_context;
 use super::error::OAuthError;
 use super::form::OAuthForm;
 use super::tokens::digest;
+use super::{access_tokens, refresh_tokens};
 use crate::commands::CommandError;
 use crate::state::AppState;
 
@@ -26,10 +27,49 @@ pub async fn revoke(
     let token = form.require("token")?;
     // RFC 7009 §2.2: an unknown or already invalid token is answered 200 all the same, so a
     // client cannot use this endpoint to probe.
+    let context = request_context(&headers, Some(peer), format!("client:{}", client.id));
+    // Both kinds are looked up whatever `token_type_hint` says: the hint only saves a lookup
+    // (RFC 7009 §2.1), and a wrong one must not make a token survive.
+    if let Some(family_id) = refresh_tokens::find(state.store.pool(), &digest(token)).await? {
+        let revoked = state
+            .commands
+            .execute_indexed::<RefreshTokenFamily>(
+                &family_id,
+                RefreshTokenCommand::Revoke {
+                    client_id: client.id.clone(),
+                },
+                &context,
+                Box::new(|_, _| Box::pin(async { Ok(()) })),
+            )
+            .await;
+        return match revoked {
+            Ok(events) => {
+                // RFC 7009 §2.1: revoking a refresh token also ends the access tokens of its grant.
+                for event in events {
+                    if let RefreshTokenEvent::RefreshTokenFamilyRevoked {
+                        revoke_access_token_ids,
+                    } = event
+                    {
+                        access_tokens::revoke_all(
+                            &state,
+                            &revoke_access_token_ids,
+                            &client.id,
+                            &context,
+                        )
+                        .await?;
+                    }
+                }
+                Ok(StatusCode::OK)
+            }
+            Err(CommandError::Rejected(_)) => Err(not_this_clients()),
+            Err(e) => Err(e.into()),
+        };
+    }
+    // RFC 7009 §2.2: an unknown or already invalid token is answered 200 all the same, so a
+    // client cannot use this endpoint to probe.
     let Some(row) = access_tokens::find(state.store.pool(), &digest(token)).await? else {
         return Ok(StatusCode::OK);
     };
-    let context = request_context(&headers, Some(peer), format!("client:{}", client.id));
     let now = context.now.timestamp();
     let token_id = row.token_id.clone();
     let revoked = state
@@ -47,10 +87,12 @@ pub async fn revoke(
         .await;
     match revoked {
         Ok(_) => Ok(StatusCode::OK),
-        // RFC 7009 §2.1: a token issued to another client is not this client's to revoke.
-        Err(CommandError::Rejected(_)) => Err(OAuthError::InvalidRequest(
-            "the token was not issued to this client".into(),
-        )),
+        Err(CommandError::Rejected(_)) => Err(not_this_clients()),
         Err(e) => Err(e.into()),
     }
+}
+
+/// RFC 7009 §2.1: a token issued to another client is not this client's to revoke.
+fn not_this_clients() -> OAuthError {
+    OAuthError::InvalidRequest("the token was not issued to this client".into())
 }

@@ -178,6 +178,7 @@ async fn issue_code(
         issued_at,
         expires_at: issued_at + CODE_TTL_SECS,
         code_digest: digest(&code),
+        prompt_consent: request.prompt.consent,
     };
     let index_id = code_id.clone();
     let issued = state

@@ -70,5 +70,6 @@ pub async fn grant(
         expires_in: ACCESS_TOKEN_TTL_SECS,
         scope: None,
         id_token: None,
+        refresh_token: None,
     })
 }

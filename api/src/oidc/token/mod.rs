@@ -3,6 +3,8 @@
 
 mod authorization_code;
 pub mod client_credentials;
+mod issue;
+mod refresh_token;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -28,6 +30,8 @@ pub struct TokenResponse {
     pub scope: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
 }
 
 impl IntoResponse for TokenResponse {
@@ -51,6 +55,7 @@ pub async fn token(
         "authorization_code" => {
             authorization_code::grant(&state, &client, &form, &headers, peer).await
         }
+        "refresh_token" => refresh_token::grant(&state, &client, &form, &headers, peer).await,
         "client_credentials" => {
             client_credentials::grant(&state, &client, &form, &headers, peer).await
         }

@@ -1,0 +1,142 @@
+//! The refresh token grant (RFC 6749 §6) with rotation and reuse detection (RFC 9700
+//! §4.14.2), by the application's settings (seed 003).
+
+use std::net::SocketAddr;
+
+use axum::http::HeaderMap;
+use sigil_domain::ApplicationType;
+use sigil_domain::access_token::GrantType;
+use sigil_domain::refresh_token::{
+    RefreshTokenCommand, RefreshTokenEvent, RefreshTokenFamily, RotationPolicy,
+};
+
+use super::TokenResponse;
+use super::client_credentials::ACCESS_TOKEN_TTL_SECS;
+use super::issue::{Grant, access_and_id_token};
+use crate::commands::CommandError;
+use crate::oidc::client_auth::AuthenticatedClient;
+use crate::oidc::context::request_context;
+use crate::oidc::error::OAuthError;
+use crate::oidc::form::OAuthForm;
+use crate::oidc::tokens::digest;
+use crate::oidc::{access_tokens, refresh_tokens};
+use crate::state::AppState;
+
+const DAY: i64 = 24 * 3600;
+
+/// The application's refresh-token settings as a rotation policy (seed 003).
+pub fn policy(client: &AuthenticatedClient) -> RotationPolicy {
+    let app = &client.application;
+    let app_type = app.app_type().unwrap_or(ApplicationType::Spa);
+    RotationPolicy {
+        // Only traditional and machine-to-machine apps have the switch; public clients, which
+        // cannot bind a token to themselves, always rotate.
+        always_rotate: !app_type.is_confidential(),
+        rotate_enabled: app.rotate_refresh_token(),
+        ttl_secs: i64::from(app.refresh_token_ttl_days()) * DAY,
+        // SPAs do not get their refresh tokens' lifetime extended by use.
+        extend_on_use: app_type != ApplicationType::Spa,
+        grace_secs: i64::from(app.refresh_token_reuse_grace_seconds()),
+    }
+}
+
+pub async fn grant(
+    state: &AppState,
+    client: &AuthenticatedClient,
+    form: &OAuthForm,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+) -> Result<TokenResponse, OAuthError> {
+    let presented = form.require("refresh_token")?;
+    let invalid = || OAuthError::InvalidGrant("the refresh token is not valid".into());
+    let family_id = refresh_tokens::find(state.store.pool(), &digest(presented))
+        .await?
+        .ok_or_else(invalid)?;
+    let context = request_context(headers, Some(peer), format!("client:{}", client.id));
+    let successor = state.refresh_successors.successor(presented);
+    let access_token_id = uuid::Uuid::new_v4().to_string();
+    let index_id = family_id.clone();
+    let used = state
+        .commands
+        .execute_indexed::<RefreshTokenFamily>(
+            &family_id,
+            RefreshTokenCommand::Use {
+                presented_digest: digest(presented),
+                client_id: client.id.clone(),
+                now: context.now.timestamp(),
+                policy: policy(client),
+                successor_digest: digest(&successor),
+                access_token_id: access_token_id.clone(),
+            },
+            &context,
+            Box::new(move |conn, events| Box::pin(refresh_tokens::index(conn, index_id, events))),
+        )
+        .await;
+    let events = match used {
+        Ok(events) => events,
+        Err(CommandError::Rejected(e)) => return Err(OAuthError::InvalidGrant(e.to_string())),
+        // Two refreshes with one token at the same instant: only one may rotate it.
+        Err(CommandError::Conflict) => {
+            return Err(OAuthError::InvalidGrant(
+                "the refresh token was used concurrently; retry".into(),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let refresh_token = match events.first() {
+        Some(RefreshTokenEvent::RefreshTokenReuseDetected {
+            revoke_access_token_ids,
+            ..
+        }) => {
+            access_tokens::revoke_all(state, revoke_access_token_ids, &client.id, &context).await?;
+            return Err(OAuthError::InvalidGrant(
+                "the refresh token was already used; its whole family is revoked".into(),
+            ));
+        }
+        Some(
+            RefreshTokenEvent::RefreshTokenRotated { .. }
+            | RefreshTokenEvent::RefreshTokenRotationReplayed { .. },
+        ) => Some(successor),
+        _ => None,
+    };
+    let (family, _) = state
+        .commands
+        .load::<RefreshTokenFamily>(&family_id)
+        .await?;
+    let start = family.grant().ok_or_else(invalid)?.clone();
+    // RFC 6749 §6: a narrower scope may be asked for, never a wider one.
+    let scope: Vec<String> = match form.get("scope") {
+        None => start.scope.clone(),
+        Some(requested) => {
+            let requested: Vec<String> = requested.split(' ').map(str::to_string).collect();
+            if let Some(extra) = requested.iter().find(|s| !start.scope.contains(s)) {
+                return Err(OAuthError::InvalidScope(format!(
+                    "{extra:?} was not granted"
+                )));
+            }
+            requested
+        }
+    };
+    let issued = access_and_id_token(
+        state,
+        client,
+        Grant {
+            grant_type: GrantType::RefreshToken,
+            user_id: &start.user_id,
+            scope: &scope,
+            nonce: None,
+            auth_time: start.auth_time,
+            access_token_id: &access_token_id,
+        },
+        &context,
+    )
+    .await?;
+    Ok(TokenResponse {
+        access_token: issued.access_token,
+        token_type: "Bearer",
+        expires_in: ACCESS_TOKEN_TTL_SECS,
+        scope: Some(scope.join(" ")),
+        id_token: issued.id_token,
+        refresh_token,
+    })
+}

@@ -1,0 +1,286 @@
+//! Refresh tokens over HTTP (RFC 6749 §6, RFC 9700 §4.14, seed 003): who earns one, rotation,
+//! reuse revoking the family, the grace window for concurrent tabs, and revocation. Both
+//! backends.
+
+use sigil_domain::{ApplicationChanges, ApplicationCommand, ApplicationType};
+use sigil_tests::flow::{CALLBACK, authorize, browser, pkce, token, userinfo_ok};
+use sigil_tests::{TestDatabase, TestServer, create_confidential, create_spa, ctx, register_user};
+
+const PASSWORD: &str = "correct horse battery";
+
+async fn setup(db: &TestDatabase) -> TestServer {
+    let server = TestServer::start(db).await;
+    register_user(&server.commands, "user-alice", "alice", PASSWORD).await;
+    create_spa(&server.commands, "spa", "Single page").await;
+    server
+}
+
+async fn change(server: &TestServer, id: &str, changes: ApplicationChanges) {
+    server
+        .commands
+        .application(id, ApplicationCommand::Update(changes), &ctx())
+        .await
+        .unwrap();
+}
+
+/// Signs in through the SPA and redeems the code: (access token, refresh token if any).
+async fn spa_tokens(
+    server: &TestServer,
+    scope: &str,
+    extra: &[(&str, &str)],
+) -> (String, Option<String>) {
+    let (verifier, challenge) = pkce();
+    let code = authorize(
+        server,
+        &browser(),
+        "spa",
+        scope,
+        Some(&challenge),
+        extra,
+        "alice",
+        PASSWORD,
+    )
+    .await;
+    let (status, body) = token(
+        server,
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", "spa"),
+            ("code", &code),
+            ("redirect_uri", CALLBACK),
+            ("code_verifier", &verifier),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    (
+        body["access_token"].as_str().unwrap().to_string(),
+        body["refresh_token"].as_str().map(str::to_string),
+    )
+}
+
+async fn refresh(server: &TestServer, refresh_token: &str) -> (u16, serde_json::Value) {
+    token(
+        server,
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", "spa"),
+            ("refresh_token", refresh_token),
+        ],
+        None,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn offline_access_with_prompt_consent_earns_a_refresh_token_and_spas_rotate() {
+    for db in TestDatabase::all().await {
+        let server = setup(&db).await;
+        // OIDC Core §11: offline_access alone is not enough.
+        let (_, none) = spa_tokens(&server, "openid offline_access", &[]).await;
+        assert!(none.is_none(), "{:?}", db.backend());
+        let (_, rt1) = spa_tokens(&server, "openid offline_access", &[("prompt", "consent")]).await;
+        let rt1 = rt1.expect("a refresh token");
+
+        let (status, body) = refresh(&server, &rt1).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body["id_token"].is_string());
+        let rt2 = body["refresh_token"]
+            .as_str()
+            .expect("a public client always rotates")
+            .to_string();
+        assert_ne!(rt1, rt2);
+        assert!(userinfo_ok(&server, body["access_token"].as_str().unwrap()).await);
+        // A wider scope than granted is refused.
+        let (status, body) = token(
+            &server,
+            &[
+                ("grant_type", "refresh_token"),
+                ("client_id", "spa"),
+                ("refresh_token", &rt2),
+                ("scope", "openid email"),
+            ],
+            None,
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_scope"))
+        );
+        server.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn rotated_refresh_token_reuse_revokes_the_family() {
+    for db in TestDatabase::all().await {
+        let server = setup(&db).await;
+        let (first_access, rt1) =
+            spa_tokens(&server, "openid offline_access", &[("prompt", "consent")]).await;
+        let rt1 = rt1.unwrap();
+        let (_, body) = refresh(&server, &rt1).await;
+        let rt2 = body["refresh_token"].as_str().unwrap().to_string();
+        let second_access = body["access_token"].as_str().unwrap().to_string();
+
+        // The rotated-out token comes back: an attacker or a bug. Everything goes.
+        let (status, body) = refresh(&server, &rt1).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_grant"))
+        );
+        let (status, _) = refresh(&server, &rt2).await;
+        assert_eq!(
+            status,
+            400,
+            "{:?}: the family must be revoked",
+            db.backend()
+        );
+        assert!(!userinfo_ok(&server, &first_access).await);
+        assert!(!userinfo_ok(&server, &second_access).await);
+        server.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn concurrent_tabs_within_the_grace_window_get_the_same_successor() {
+    for db in TestDatabase::all().await {
+        let server = setup(&db).await;
+        change(
+            &server,
+            "spa",
+            ApplicationChanges {
+                refresh_token_reuse_grace_seconds: Some(30),
+                ..Default::default()
+            },
+        )
+        .await;
+        let (_, rt1) = spa_tokens(&server, "openid offline_access", &[("prompt", "consent")]).await;
+        let rt1 = rt1.unwrap();
+        let (_, first) = refresh(&server, &rt1).await;
+        let (status, second) = refresh(&server, &rt1).await;
+        assert_eq!(status, 200, "{:?}: {second}", db.backend());
+        assert_eq!(first["refresh_token"], second["refresh_token"]);
+        // And the shared successor goes on working.
+        let (status, _) = refresh(&server, first["refresh_token"].as_str().unwrap()).await;
+        assert_eq!(status, 200);
+        server.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_traditional_app_set_to_always_issue_keeps_its_token_until_rotation_is_due() {
+    for db in TestDatabase::all().await {
+        let server = setup(&db).await;
+        let secret =
+            create_confidential(&server.commands, "web", ApplicationType::Traditional).await;
+        change(
+            &server,
+            "web",
+            ApplicationChanges {
+                always_issue_refresh_token: Some(true),
+                ..Default::default()
+            },
+        )
+        .await;
+        let code = authorize(
+            &server,
+            &browser(),
+            "web",
+            "openid",
+            None,
+            &[],
+            "alice",
+            PASSWORD,
+        )
+        .await;
+        let basic = Some(("web", secret.as_str()));
+        let (status, body) = token(
+            &server,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", CALLBACK),
+            ],
+            basic,
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let rt = body["refresh_token"]
+            .as_str()
+            .expect("always issue")
+            .to_string();
+        for _ in 0..2 {
+            let (status, body) = token(
+                &server,
+                &[("grant_type", "refresh_token"), ("refresh_token", &rt)],
+                basic,
+            )
+            .await;
+            assert_eq!(status, 200, "{body}");
+            // Less than 70% of 14 days has passed: no rotation, the same token stays good.
+            assert!(body.get("refresh_token").is_none(), "{body}");
+        }
+        // Another client may not use it.
+        let other =
+            create_confidential(&server.commands, "web2", ApplicationType::Traditional).await;
+        let (status, _) = token(
+            &server,
+            &[("grant_type", "refresh_token"), ("refresh_token", &rt)],
+            Some(("web2", &other)),
+        )
+        .await;
+        assert_eq!(status, 400);
+        server.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn revoking_a_refresh_token_ends_its_family_and_code_reuse_does_too() {
+    for db in TestDatabase::all().await {
+        let server = setup(&db).await;
+        let (access, rt) =
+            spa_tokens(&server, "openid offline_access", &[("prompt", "consent")]).await;
+        let rt = rt.unwrap();
+        let response = reqwest::Client::new()
+            .post(server.url("/oidc/token/revocation"))
+            .form(&[
+                ("token", rt.as_str()),
+                ("client_id", "spa"),
+                ("token_type_hint", "access_token"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(refresh(&server, &rt).await.0, 400);
+        assert!(!userinfo_ok(&server, &access).await);
+
+        // A code redeemed twice takes its refresh token down with it.
+        let (verifier, challenge) = pkce();
+        let code = authorize(
+            &server,
+            &browser(),
+            "spa",
+            "openid offline_access",
+            Some(&challenge),
+            &[("prompt", "consent")],
+            "alice",
+            PASSWORD,
+        )
+        .await;
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("client_id", "spa"),
+            ("code", code.as_str()),
+            ("redirect_uri", CALLBACK),
+            ("code_verifier", verifier.as_str()),
+        ];
+        let (status, body) = token(&server, &form, None).await;
+        assert_eq!(status, 200);
+        let rt = body["refresh_token"].as_str().unwrap().to_string();
+        assert_eq!(token(&server, &form, None).await.0, 400);
+        assert_eq!(refresh(&server, &rt).await.0, 400, "{:?}", db.backend());
+        server.stop().await;
+    }
+}
