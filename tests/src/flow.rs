@@ -56,8 +56,7 @@ pub async fn authorize(
     scope: &str,
     challenge: Option<&str>,
     extra: &[(&str, &str)],
-    username: &str,
-    password: &str,
+    (username, password): (&str, &str),
 ) -> String {
     let mut url = url::Url::parse(&server.url("/oidc/auth")).unwrap();
     url.query_pairs_mut()

@@ -37,8 +37,7 @@ async fn spa_tokens(
         scope,
         Some(&challenge),
         extra,
-        "alice",
-        PASSWORD,
+        ("alice", PASSWORD),
     )
     .await;
     let (status, body) = token(
@@ -190,8 +189,7 @@ async fn a_traditional_app_set_to_always_issue_keeps_its_token_until_rotation_is
             "openid",
             None,
             &[],
-            "alice",
-            PASSWORD,
+            ("alice", PASSWORD),
         )
         .await;
         let basic = Some(("web", secret.as_str()));
@@ -265,8 +263,7 @@ async fn revoking_a_refresh_token_ends_its_family_and_code_reuse_does_too() {
             "openid offline_access",
             Some(&challenge),
             &[("prompt", "consent")],
-            "alice",
-            PASSWORD,
+            ("alice", PASSWORD),
         )
         .await;
         let form = [
