@@ -277,11 +277,17 @@ async fn spa_signs_in_with_pkce_and_es384_then_sso_skips_the_password() {
         let code = code_from(&server, &response, &again);
         exchange(&rp, code, again, CoreJwsSigningAlgorithm::EcdsaP384Sha384).await;
 
-        // prompt=login asks again.
-        let forced = start(&rp, &[], true, &[("prompt", "login")]);
-        let response = browser.get(forced.url.as_str()).send().await.unwrap();
-        assert_eq!(response.status(), 200);
-        assert!(response.text().await.unwrap().contains("Password"));
+        // prompt=login and max_age=0 ask again.
+        for extra in [("prompt", "login"), ("max_age", "0")] {
+            let forced = start(&rp, &[], true, &[extra]);
+            let response = browser.get(forced.url.as_str()).send().await.unwrap();
+            assert_eq!(response.status(), 200, "{extra:?}");
+            assert!(response.text().await.unwrap().contains("Password"));
+        }
+        // A generous max_age is met by the session.
+        let recent = start(&rp, &[], true, &[("max_age", "3600")]);
+        let response = browser.get(recent.url.as_str()).send().await.unwrap();
+        code_from(&server, &response, &recent);
 
         let signed_in: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE event_type = 'UserSignedIn'")
@@ -312,6 +318,24 @@ async fn traditional_app_with_client_secret_basic_and_rs256() {
         )
         .await;
         assert_eq!(sub, "user-alice");
+        server.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn traditional_app_with_client_secret_post() {
+    for db in TestDatabase::all().await {
+        let server = setup(&db).await;
+        let secret =
+            create_confidential(&server.commands, "web", ApplicationType::Traditional).await;
+        let mut rp = rp(&server, "web", Some(&secret), CALLBACK).await;
+        rp.client = rp
+            .client
+            .set_auth_type(openidconnect::AuthType::RequestBody);
+        let started = start(&rp, &["email"], false, &[]);
+        let response = sign_in(&browser(), &server, &started.url, PASSWORD).await;
+        let code = code_from(&server, &response, &started);
+        exchange(&rp, code, started, CoreJwsSigningAlgorithm::EcdsaP384Sha384).await;
         server.stop().await;
     }
 }

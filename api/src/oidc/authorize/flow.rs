@@ -104,11 +104,16 @@ pub async fn proceed(
     let signed_in_now = interaction.session_id.is_some()
         && interaction.session_id.as_deref()
             == session.as_ref().map(|(s, _)| s.session_id.as_str());
+    // OIDC Core §3.1.2.1: max_age=0 asks for a fresh sign-in, like prompt=login (with
+    // one-second timestamps, "elapsed > 0" would miss a sign-in in the same second).
     let needs_login = match &session {
         None => true,
         Some(_) if signed_in_now => false,
         Some((s, _)) => {
-            request.prompt.login || request.max_age.is_some_and(|max| now - s.auth_time > max)
+            request.prompt.login
+                || request
+                    .max_age
+                    .is_some_and(|max| max == 0 || now - s.auth_time > max)
         }
     };
     if needs_login {
