@@ -190,6 +190,25 @@ impl Commands {
         Ok((aggregate, version))
     }
 
+    /// Runs a command through the log's own transaction, with no lookup to write.
+    pub async fn execute<A>(
+        &self,
+        id: &str,
+        command: A::Command,
+        context: &CommandContext,
+    ) -> Result<Vec<A::Event>, CommandError<A::Error>>
+    where
+        A: Aggregate<Services = ()>,
+    {
+        self.execute_indexed::<A>(
+            id,
+            command,
+            context,
+            Box::new(|_, _| Box::pin(async { Ok(()) })),
+        )
+        .await
+    }
+
     /// Runs a command whose events need a lookup row written atomically with them (a token
     /// digest, for instance): the aggregate decides, then one transaction appends the events
     /// and runs `index`. Racing commands on one aggregate: one wins, the other gets

@@ -115,3 +115,25 @@ pub async fn revoke_all(
     }
     Ok(())
 }
+
+/// Issues an access token: its stream's first event and its lookup row, in one transaction.
+pub async fn issue(
+    state: &crate::state::AppState,
+    token_id: &str,
+    issue: sigil_domain::access_token::IssueAccessToken,
+    context: &crate::commands::CommandContext,
+) -> Result<(), crate::oidc::error::OAuthError> {
+    use sigil_domain::access_token::{AccessToken, AccessTokenCommand};
+    let now = context.now.timestamp();
+    let index_id = token_id.to_string();
+    state
+        .commands
+        .execute_indexed::<AccessToken>(
+            token_id,
+            AccessTokenCommand::Issue(issue),
+            context,
+            Box::new(move |conn, events| Box::pin(index(conn, index_id, now, events))),
+        )
+        .await?;
+    Ok(())
+}

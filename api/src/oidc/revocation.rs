@@ -33,13 +33,12 @@ pub async fn revoke(
     if let Some(family_id) = refresh_tokens::find(state.store.pool(), &digest(token)).await? {
         let revoked = state
             .commands
-            .execute_indexed::<RefreshTokenFamily>(
+            .execute::<RefreshTokenFamily>(
                 &family_id,
                 RefreshTokenCommand::Revoke {
                     client_id: client.id.clone(),
                 },
                 &context,
-                Box::new(|_, _| Box::pin(async { Ok(()) })),
             )
             .await;
         return match revoked {

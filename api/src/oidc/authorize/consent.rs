@@ -69,12 +69,7 @@ pub async fn consent(
     let id = consent_id(&session.user_id, &request.client_id);
     if let Err(e) = state
         .commands
-        .execute_indexed::<Consent>(
-            &id,
-            grant,
-            &context,
-            Box::new(|_, _| Box::pin(async { Ok(()) })),
-        )
+        .execute::<Consent>(&id, grant, &context)
         .await
     {
         return server_error(&headers, e);

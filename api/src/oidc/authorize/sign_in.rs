@@ -89,12 +89,7 @@ pub async fn sign_in(
         let attempt = uuid::Uuid::new_v4().to_string();
         if let Err(e) = state
             .commands
-            .execute_indexed::<SignInAttempt>(
-                &attempt,
-                record,
-                &context,
-                Box::new(|_, _| Box::pin(async { Ok(()) })),
-            )
+            .execute::<SignInAttempt>(&attempt, record, &context)
             .await
         {
             return server_error(&headers, e);

@@ -79,7 +79,7 @@ pub async fn grant(
         earns_refresh_token(client, &grant).then(|| uuid::Uuid::new_v4().to_string());
     let redeemed = state
         .commands
-        .execute_indexed::<AuthorizationCode>(
+        .execute::<AuthorizationCode>(
             &code_id,
             AuthorizationCodeCommand::Redeem {
                 client_id: client.id.clone(),
@@ -90,7 +90,6 @@ pub async fn grant(
                 refresh_family_id: refresh_family_id.clone(),
             },
             &context,
-            Box::new(|_, _| Box::pin(async { Ok(()) })),
         )
         .await;
     let events = match redeemed {
@@ -187,12 +186,7 @@ async fn revoke_everything(
     for family_id in refresh_family_ids {
         let events = state
             .commands
-            .execute_indexed::<RefreshTokenFamily>(
-                family_id,
-                RefreshTokenCommand::RevokeForReuse,
-                context,
-                Box::new(|_, _| Box::pin(async { Ok(()) })),
-            )
+            .execute::<RefreshTokenFamily>(family_id, RefreshTokenCommand::RevokeForReuse, context)
             .await?;
         for event in events {
             if let sigil_domain::refresh_token::RefreshTokenEvent::RefreshTokenFamilyRevoked {

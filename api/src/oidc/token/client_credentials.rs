@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use axum::http::HeaderMap;
 use sigil_domain::ApplicationType;
-use sigil_domain::access_token::{AccessToken, AccessTokenCommand, GrantType, IssueAccessToken};
+use sigil_domain::access_token::{GrantType, IssueAccessToken};
 
 use super::TokenResponse;
 use crate::oidc::access_tokens;
@@ -52,18 +52,7 @@ pub async fn grant(
         expires_at: issued_at + ACCESS_TOKEN_TTL_SECS,
     };
     let token_id = uuid::Uuid::new_v4().to_string();
-    let index_id = token_id.clone();
-    state
-        .commands
-        .execute_indexed::<AccessToken>(
-            &token_id,
-            AccessTokenCommand::Issue(issue),
-            &context,
-            Box::new(move |conn, events| {
-                Box::pin(access_tokens::index(conn, index_id, issued_at, events))
-            }),
-        )
-        .await?;
+    access_tokens::issue(state, &token_id, issue, &context).await?;
     Ok(TokenResponse {
         access_token: token,
         token_type: "Bearer",

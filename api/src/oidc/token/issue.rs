@@ -2,7 +2,7 @@
 //! row) and, for `openid`, an ID token signed with the application's algorithm.
 
 use sigil_domain::User;
-use sigil_domain::access_token::{AccessToken, AccessTokenCommand, GrantType, IssueAccessToken};
+use sigil_domain::access_token::{GrantType, IssueAccessToken};
 
 use super::client_credentials::ACCESS_TOKEN_TTL_SECS;
 use crate::commands::CommandContext;
@@ -51,18 +51,7 @@ pub async fn access_and_id_token(
         issued_at: now,
         expires_at: now + ACCESS_TOKEN_TTL_SECS,
     };
-    let index_id = grant.access_token_id.to_string();
-    state
-        .commands
-        .execute_indexed::<AccessToken>(
-            grant.access_token_id,
-            AccessTokenCommand::Issue(issue),
-            context,
-            Box::new(move |conn, events| {
-                Box::pin(access_tokens::index(conn, index_id, now, events))
-            }),
-        )
-        .await?;
+    access_tokens::issue(state, grant.access_token_id, issue, context).await?;
     let id_token = if grant.scope.iter().any(|s| s == "openid") {
         let keys = state.keys();
         let token = id_token(
