@@ -7,14 +7,20 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use sigil_domain::{ApplicationCommand, ApplicationType, NewApplication, NewUser};
+use sigil_domain::{
+    ApplicationCommand, ApplicationType, NewApplication, NewUser, SigningAlgorithm,
+};
 use sigil_eventstore::EventStore;
 use sigil_projections::ProjectionRunner;
 use zeroize::Zeroizing;
 
 use crate::commands::{CommandContext, Commands};
 use crate::config::{ServeArgs, StoreArgs};
+use crate::keys::alg_name;
+use crate::keys::keyring::rotate;
+use crate::keys::seal::Sealer;
 use crate::master_key::MasterKey;
+use crate::oidc::id_token::ID_TOKEN_TTL_SECS;
 use crate::oidc::tokens;
 use crate::{passwords, server, telemetry, users};
 
@@ -49,6 +55,30 @@ pub enum Command {
     /// User accounts.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// ID-token signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// Make a new signing key active for an algorithm and retire the current one. The retired
+    /// key stays in the JWKS until the ID tokens it signed have expired; running servers pick
+    /// the new key up within a minute.
+    Rotate {
+        #[arg(long, value_enum)]
+        alg: KeyAlgorithm,
+    },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum KeyAlgorithm {
+    #[value(name = "ES384")]
+    Es384,
+    #[value(name = "EdDSA")]
+    EdDsa,
+    #[value(name = "RS256")]
+    Rs256,
 }
 
 #[derive(Subcommand, Debug)]
@@ -188,6 +218,36 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{created}");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Keys(KeysCommand::Rotate { alg }) => {
+            let alg = match alg {
+                KeyAlgorithm::Es384 => SigningAlgorithm::ES384,
+                KeyAlgorithm::EdDsa => SigningAlgorithm::EdDSA,
+                KeyAlgorithm::Rs256 => SigningAlgorithm::RS256,
+            };
+            let master_key = MasterKey::load(&cli.store.master_key_file)?;
+            let store = open(&cli.store).await?;
+            let sealer = Sealer::new(&master_key.derive("sealing"));
+            // Published as long as the ID tokens it signed live, plus room for clock skew.
+            let keep_public_for = ID_TOKEN_TTL_SECS + 300;
+            let ring = rotate(
+                &store,
+                &Commands::new(&store),
+                &sealer,
+                alg,
+                chrono::Utc::now().timestamp(),
+                keep_public_for,
+            )
+            .await?;
+            let kid = ring
+                .signer(alg)
+                .map(|(kid, _)| kid.to_string())
+                .unwrap_or_default();
+            println!(
+                "{}",
+                serde_json::json!({ "alg": alg_name(alg), "kid": kid })
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Users(UsersCommand::Create {
             username,
             email,
@@ -306,7 +366,9 @@ async fn rebuild(store: &EventStore, name: Option<&str>) -> anyhow::Result<()> {
         let runner = ProjectionRunner::new(store.clone(), projection);
         let lead = runner.try_lead().await?;
         runner.reset().await?;
-        let target = store.safe_position().await?;
+        // Everything committed when the rebuild starts; a transaction open elsewhere may hold
+        // the frontier below it for a moment, so wait rather than stop short.
+        let target = store.last_position().await?;
         let bar = ProgressBar::new(target.max(0) as u64).with_style(
             ProgressStyle::with_template(
                 "{prefix:>14} [{bar:40}] {pos}/{len} events ({per_sec}, {eta})",
@@ -316,10 +378,12 @@ async fn rebuild(store: &EventStore, name: Option<&str>) -> anyhow::Result<()> {
         );
         bar.set_prefix(runner.name());
         loop {
-            if lead.is_some() {
-                runner.step().await?;
-            } else {
-                tokio::time::sleep(Duration::from_millis(200)).await;
+            let applied = match lead {
+                Some(_) => runner.step().await?,
+                None => 0,
+            };
+            if applied == 0 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
             let position = runner.position().await?;
             bar.set_position(position.max(0) as u64);

@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 use crate::commands::Commands;
 use crate::config::ServeArgs;
 use crate::http;
-use crate::keys::keyring::ensure_active_keys;
+use crate::keys::keyring::{KeyRing, ensure_active_keys};
 use crate::keys::seal::Sealer;
 use crate::master_key::MasterKey;
 use crate::oidc::interaction::InteractionKey;
@@ -80,6 +80,11 @@ pub async fn start(
         projections,
         config: config.clone(),
     });
+    background.push(tokio::spawn(reload_keys(
+        state.clone(),
+        sealer,
+        shutdown.subscribe(),
+    )));
     let app = http::router(state.clone(), config.request_timeout());
     let mut stop = shutdown.subscribe();
     let http = tokio::spawn(async move {
@@ -165,6 +170,30 @@ async fn write_checkpoints(
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
             _ = shutdown.changed() => {}
+        }
+    }
+}
+
+/// How often a server rereads the signing keys, so a rotation made elsewhere (another node,
+/// `sigil keys rotate`) takes effect everywhere.
+const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(30);
+
+async fn reload_keys(state: Arc<AppState>, sealer: Sealer, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(KEY_RELOAD_INTERVAL) => {}
+            _ = shutdown.changed() => return,
+        }
+        match KeyRing::load(&state.store, &sealer, chrono::Utc::now().timestamp()).await {
+            Ok(ring) => {
+                *state
+                    .keys
+                    .write()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(ring);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot reload the signing keys; keeping the current ones")
+            }
         }
     }
 }

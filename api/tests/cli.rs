@@ -183,3 +183,50 @@ async fn a_bad_database_url_is_a_clear_error() {
     assert_eq!(code, 2);
     assert!(err.contains("unsupported database URL"), "{err}");
 }
+
+#[tokio::test]
+async fn keys_rotate_activates_a_new_key_and_keeps_the_old_one_published() {
+    use sigil_api::keys::keyring::{KeyRing, ensure_active_keys};
+    use sigil_api::keys::seal::Sealer;
+    use sigil_domain::SigningAlgorithm;
+
+    for db in TestDatabase::all().await {
+        let dir = tempfile::tempdir().unwrap();
+        let key = MasterKey::load_or_create(&dir.path().join("master.key")).unwrap();
+        let sealer = Sealer::new(&key.derive("sealing"));
+        let now = chrono::Utc::now().timestamp();
+        let before = ensure_active_keys(&db.store, &Commands::new(&db.store), &sealer, now)
+            .await
+            .unwrap();
+        let old_kid = before
+            .signer(SigningAlgorithm::ES384)
+            .unwrap()
+            .0
+            .to_string();
+
+        let (code, out, err) =
+            run(dir.path(), &db.url, &["keys", "rotate", "--alg", "ES384"]).await;
+        assert_eq!(code, 0, "{:?}: {out}{err}", db.backend());
+        let printed: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        let new_kid = printed["kid"].as_str().unwrap().to_string();
+        assert_ne!(new_kid, old_kid);
+
+        let after = KeyRing::load(&db.store, &sealer, now).await.unwrap();
+        assert_eq!(after.signer(SigningAlgorithm::ES384).unwrap().0, new_kid);
+        let kids: Vec<String> = after.jwks()["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap().to_string())
+            .collect();
+        assert!(
+            kids.contains(&old_kid) && kids.contains(&new_kid),
+            "{kids:?}"
+        );
+        // Once the tokens it signed have expired, the old key is no longer published.
+        let later = KeyRing::load(&db.store, &sealer, now + 3600 + 301)
+            .await
+            .unwrap();
+        assert!(!later.jwks().to_string().contains(&old_kid));
+    }
+}

@@ -12,7 +12,11 @@ use crate::{Projection, ProjectionError};
 
 /// Every read model, in the order `sigil serve` starts them.
 pub fn all() -> Vec<Arc<dyn Projection>> {
-    vec![Arc::new(ApplicationsView), Arc::new(UsersView)]
+    vec![
+        Arc::new(ApplicationsView),
+        Arc::new(UsersView),
+        Arc::new(CorsOriginsView),
+    ]
 }
 
 fn decode<T: serde::de::DeserializeOwned>(
@@ -207,4 +211,80 @@ async fn touch(
     .execute(&mut *tx)
     .await?;
     Ok(())
+}
+
+/// `rm_cors_origins`: each origin a live application lets call the token, userinfo,
+/// introspection and revocation endpoints from a browser, so the api answers CORS with one
+/// indexed lookup instead of loading every application from the log.
+///
+/// Eventually consistent, which is fine here: CORS only lets a browser show a response to a
+/// page (Fetch Standard §3.2); it decides nothing about tokens, which every endpoint still
+/// checks against the aggregates. An origin added a moment ago is allowed a moment later.
+pub struct CorsOriginsView;
+
+impl CorsOriginsView {
+    async fn insert(
+        tx: &mut AnyConnection,
+        application_id: &str,
+        origins: &[String],
+    ) -> Result<(), ProjectionError> {
+        for origin in origins {
+            // The domain does not forbid listing an origin twice; the row is the same.
+            sqlx::query(
+                "INSERT INTO rm_cors_origins (origin, application_id) VALUES ($1, $2) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(origin)
+            .bind(application_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn remove(tx: &mut AnyConnection, application_id: &str) -> Result<(), ProjectionError> {
+        sqlx::query("DELETE FROM rm_cors_origins WHERE application_id = $1")
+            .bind(application_id)
+            .execute(&mut *tx)
+            .await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Projection for CorsOriginsView {
+    fn name(&self) -> &'static str {
+        "cors_origins"
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["rm_cors_origins"]
+    }
+
+    async fn apply(
+        &self,
+        tx: &mut AnyConnection,
+        event: &StoredEvent,
+    ) -> Result<(), ProjectionError> {
+        if event.aggregate_type != "application" {
+            return Ok(());
+        }
+        let id = &event.aggregate_id;
+        match decode::<ApplicationEvent>(self.name(), event)? {
+            ApplicationEvent::ApplicationRegistered {
+                cors_allowed_origins,
+                ..
+            } => Self::insert(tx, id, &cors_allowed_origins).await?,
+            // An update carries the whole new list when the list changed.
+            ApplicationEvent::ApplicationUpdated { changes } => {
+                if let Some(origins) = changes.cors_allowed_origins {
+                    Self::remove(tx, id).await?;
+                    Self::insert(tx, id, &origins).await?;
+                }
+            }
+            ApplicationEvent::ApplicationDeleted => Self::remove(tx, id).await?,
+            ApplicationEvent::ClientSecretRotated { .. } => {}
+        }
+        Ok(())
+    }
 }

@@ -168,6 +168,25 @@ async fn sign_in(
 ) -> reqwest::Response {
     let page = browser.get(auth_url.as_str()).send().await.unwrap();
     assert_eq!(page.status(), 200, "the sign-in page");
+    // Browsers apply form-action to the redirect after the POST: the client's origin is allowed.
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let redirect = auth_url
+        .query_pairs()
+        .find(|(k, _)| k == "redirect_uri")
+        .unwrap()
+        .1
+        .into_owned();
+    let origin = url::Url::parse(&redirect)
+        .unwrap()
+        .origin()
+        .ascii_serialization();
+    assert!(
+        csp.contains(&format!("form-action 'self' {origin}")),
+        "{csp}"
+    );
     let html = page.text().await.unwrap();
     assert!(html.contains("Username or email") && html.contains("Sign in"));
     browser

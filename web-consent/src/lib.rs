@@ -152,3 +152,53 @@ mod page_tests {
         assert!(html.contains(">Authorize</button>") && html.contains(">Cancel</button>"));
     }
 }
+
+/// Asks the person to confirm signing out (OpenID Connect RP-Initiated Logout 1.0 §2: the OP
+/// MUST ask when it cannot tell from an ID token hint that the request is the user's own).
+/// `fields` are the logout request's parameters, carried through the form unchanged.
+#[derive(Template)]
+#[template(path = "sign_out_confirm.html")]
+pub struct SignOutConfirmPage<'a> {
+    pub lang: &'a str,
+    pub action: &'a str,
+    pub csrf: &'a str,
+    pub app_name: Option<&'a str>,
+    pub fields: Vec<(&'a str, &'a str)>,
+}
+
+/// Shown after signing out when there is nowhere to send the person back to.
+#[derive(Template)]
+#[template(path = "signed_out.html")]
+pub struct SignedOutPage<'a> {
+    pub lang: &'a str,
+    pub app_name: Option<&'a str>,
+}
+
+#[cfg(test)]
+mod sign_out_page_tests {
+    use super::*;
+
+    #[test]
+    fn sign_out_confirmation_carries_the_request_escaped_with_a_sign_out_button() {
+        let html = render(&SignOutConfirmPage {
+            lang: "en",
+            action: "/oidc/session/end",
+            csrf: "tok",
+            app_name: Some("<Photos>"),
+            fields: vec![("state", "\"><script>"), ("client_id", "spa")],
+        });
+        assert!(html.contains(">Sign out</button>"), "{html}");
+        assert!(html.contains("name=\"csrf\" value=\"tok\""));
+        assert!(html.contains("name=\"client_id\" value=\"spa\""));
+        assert!(!html.contains("<script>") && !html.contains("<Photos>"));
+    }
+
+    #[test]
+    fn signed_out_page_says_so() {
+        let html = render(&SignedOutPage {
+            lang: "en",
+            app_name: None,
+        });
+        assert!(html.contains("You are signed out"));
+    }
+}

@@ -65,3 +65,31 @@ pub fn html(status: StatusCode, page: String) -> Response {
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
+
+/// Browsers apply CSP `form-action` to the redirects that follow a form's submission too
+/// (CSP Level 3 §6.4.1), so the page's `form-action 'self'` would block the 303 to the
+/// application. Adds the one registered, already checked destination.
+pub fn allow_form_redirect(response: &mut Response, uri: &str) {
+    let Ok(url) = url::Url::parse(uri) else {
+        return;
+    };
+    let source = match url.origin() {
+        origin @ url::Origin::Tuple(..) => origin.ascii_serialization(),
+        // A native app's private-use scheme (RFC 8252 §7.1) has no origin; CSP names it as
+        // a scheme source.
+        url::Origin::Opaque(_) => format!("{}:", url.scheme()),
+    };
+    let headers = response.headers_mut();
+    let widened = headers
+        .get(header::CONTENT_SECURITY_POLICY)
+        .and_then(|v| v.to_str().ok())
+        .map(|csp| {
+            csp.replace(
+                "form-action 'self'",
+                &format!("form-action 'self' {source}"),
+            )
+        });
+    if let Some(v) = widened.and_then(|csp| HeaderValue::from_str(&csp).ok()) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+}

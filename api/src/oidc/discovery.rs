@@ -21,9 +21,11 @@ pub async fn metadata(State(state): State<Arc<AppState>>) -> Json<Value> {
         "jwks_uri": format!("{issuer}/jwks"),
         "introspection_endpoint": format!("{issuer}/token/introspection"),
         "revocation_endpoint": format!("{issuer}/token/revocation"),
+        // OpenID Connect RP-Initiated Logout 1.0 §2.1.
+        "end_session_endpoint": format!("{issuer}/session/end"),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "client_credentials"],
+        "grant_types_supported": ["authorization_code", "client_credentials", "refresh_token"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["ES384", "EdDSA", "RS256"],
         "scopes_supported": ["openid", "profile", "email", "offline_access"],

@@ -6,10 +6,12 @@ mod authorize;
 mod client_auth;
 mod codes;
 mod context;
+mod cors;
 pub mod discovery;
+mod end_session;
 pub mod error;
 mod form;
-mod id_token;
+pub mod id_token;
 pub mod interaction;
 mod introspection;
 pub mod refresh_tokens;
@@ -29,9 +31,12 @@ use crate::state::AppState;
 /// Routes relative to `/oidc`.
 pub fn router() -> Router<Arc<AppState>> {
     Router::new()
+        // CORS (cors.rs): the public documents for any origin, the endpoints a single-page
+        // application calls for the origins applications registered; nothing else, so the
+        // pages and the authorization endpoint stay same-origin.
         .route(
             "/.well-known/openid-configuration",
-            get(discovery::metadata),
+            get(cors::public(discovery::metadata)).options(cors::public_preflight),
         )
         .route(
             "/auth",
@@ -39,11 +44,32 @@ pub fn router() -> Router<Arc<AppState>> {
         )
         .route("/interaction/sign-in", post(authorize::sign_in))
         .route("/interaction/consent", post(authorize::consent))
-        .route("/jwks", get(jwks))
-        .route("/me", get(userinfo::userinfo).post(userinfo::userinfo))
-        .route("/token", post(token::token))
-        .route("/token/introspection", post(introspection::introspect))
-        .route("/token/revocation", post(revocation::revoke))
+        .route(
+            "/jwks",
+            get(cors::public(jwks)).options(cors::public_preflight),
+        )
+        .route(
+            "/me",
+            get(cors::registered(userinfo::userinfo))
+                .post(cors::registered(userinfo::userinfo))
+                .options(cors::registered_preflight),
+        )
+        .route(
+            "/session/end",
+            get(end_session::end_session_get).post(end_session::end_session_post),
+        )
+        .route(
+            "/token",
+            post(cors::registered(token::token)).options(cors::registered_preflight),
+        )
+        .route(
+            "/token/introspection",
+            post(cors::registered(introspection::introspect)).options(cors::registered_preflight),
+        )
+        .route(
+            "/token/revocation",
+            post(cors::registered(revocation::revoke)).options(cors::registered_preflight),
+        )
 }
 
 /// The public signing keys (RFC 7517), current and recently retired.

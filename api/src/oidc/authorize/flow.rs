@@ -11,7 +11,7 @@ use sigil_domain::{Application, User};
 use sigil_web_consent::{ConsentPage, SignInPage, describe_scope, render};
 
 use super::request::RedirectError;
-use crate::http::pages::{error_page, html};
+use crate::http::pages::{allow_form_redirect, error_page, html};
 use crate::oidc::codes;
 use crate::oidc::context::request_context;
 use crate::oidc::interaction::{CSRF_COOKIE, Interaction, cookie, set_cookie};
@@ -237,7 +237,10 @@ pub fn sign_in_page(
     } else {
         StatusCode::OK
     };
-    with_csrf(html(status, page), &csrf, state.secure_cookies())
+    let mut response = html(status, page);
+    // The sign-in POST ends in a redirect to the application: CSP form-action applies to it.
+    allow_form_redirect(&mut response, &interaction.request.redirect_uri);
+    with_csrf(response, &csrf, state.secure_cookies())
 }
 
 pub fn consent_page(
@@ -267,5 +270,7 @@ pub fn consent_page(
             .map(|s| describe_scope(s))
             .collect(),
     });
-    with_csrf(html(StatusCode::OK, page), &csrf, state.secure_cookies())
+    let mut response = html(StatusCode::OK, page);
+    allow_form_redirect(&mut response, &interaction.request.redirect_uri);
+    with_csrf(response, &csrf, state.secure_cookies())
 }
