@@ -1,5 +1,7 @@
 //! A scripted browser and client for the authorization code flow, for tests that need to
-//! drive each step themselves (the relying-party library covers the standard path).
+//! drive each step themselves (the relying-party library covers the standard path). It
+//! depends on nothing but a server's base URL, so tests outside this crate can include it
+//! with `#[path]`.
 
 use std::time::Duration;
 
@@ -8,8 +10,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::redirect::Policy;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-
-use crate::TestServer;
 
 pub const CALLBACK: &str = "https://app.example.com/callback";
 
@@ -50,7 +50,7 @@ pub fn pkce() -> (String, String) {
 /// Runs the browser through /oidc/auth (signing in as `username` if asked) and returns the
 /// code the client receives.
 pub async fn authorize(
-    server: &TestServer,
+    base: &str,
     browser: &reqwest::Client,
     client_id: &str,
     scope: &str,
@@ -58,7 +58,7 @@ pub async fn authorize(
     extra: &[(&str, &str)],
     (username, password): (&str, &str),
 ) -> String {
-    let mut url = url::Url::parse(&server.url("/oidc/auth")).unwrap();
+    let mut url = url::Url::parse(&format!("{base}/oidc/auth")).unwrap();
     url.query_pairs_mut()
         .append_pair("client_id", client_id)
         .append_pair("redirect_uri", CALLBACK)
@@ -77,7 +77,7 @@ pub async fn authorize(
     if response.status() == 200 {
         let html = response.text().await.unwrap();
         response = browser
-            .post(server.url("/oidc/interaction/sign-in"))
+            .post(format!("{base}/oidc/interaction/sign-in"))
             .form(&[
                 ("interaction", hidden(&html, "interaction")),
                 ("csrf", hidden(&html, "csrf")),
@@ -93,13 +93,9 @@ pub async fn authorize(
 }
 
 /// POSTs a token request; `basic` authenticates a confidential client.
-pub async fn token(
-    server: &TestServer,
-    form: &[(&str, &str)],
-    basic: Option<(&str, &str)>,
-) -> (u16, Value) {
+pub async fn token(base: &str, form: &[(&str, &str)], basic: Option<(&str, &str)>) -> (u16, Value) {
     let mut request = reqwest::Client::new()
-        .post(server.url("/oidc/token"))
+        .post(format!("{base}/oidc/token"))
         .form(form);
     if let Some((id, secret)) = basic {
         request = request.basic_auth(id, Some(secret));
@@ -109,9 +105,9 @@ pub async fn token(
 }
 
 /// Whether an access token still opens userinfo.
-pub async fn userinfo_ok(server: &TestServer, access_token: &str) -> bool {
+pub async fn userinfo_ok(base: &str, access_token: &str) -> bool {
     reqwest::Client::new()
-        .get(server.url("/oidc/me"))
+        .get(format!("{base}/oidc/me"))
         .bearer_auth(access_token)
         .send()
         .await

@@ -31,7 +31,7 @@ async fn spa_tokens(
 ) -> (String, Option<String>) {
     let (verifier, challenge) = pkce();
     let code = authorize(
-        server,
+        &server.base,
         &browser(),
         "spa",
         scope,
@@ -41,7 +41,7 @@ async fn spa_tokens(
     )
     .await;
     let (status, body) = token(
-        server,
+        &server.base,
         &[
             ("grant_type", "authorization_code"),
             ("client_id", "spa"),
@@ -61,7 +61,7 @@ async fn spa_tokens(
 
 async fn refresh(server: &TestServer, refresh_token: &str) -> (u16, serde_json::Value) {
     token(
-        server,
+        &server.base,
         &[
             ("grant_type", "refresh_token"),
             ("client_id", "spa"),
@@ -90,10 +90,10 @@ async fn offline_access_with_prompt_consent_earns_a_refresh_token_and_spas_rotat
             .expect("a public client always rotates")
             .to_string();
         assert_ne!(rt1, rt2);
-        assert!(userinfo_ok(&server, body["access_token"].as_str().unwrap()).await);
+        assert!(userinfo_ok(&server.base, body["access_token"].as_str().unwrap()).await);
         // A wider scope than granted is refused.
         let (status, body) = token(
-            &server,
+            &server.base,
             &[
                 ("grant_type", "refresh_token"),
                 ("client_id", "spa"),
@@ -135,8 +135,8 @@ async fn rotated_refresh_token_reuse_revokes_the_family() {
             "{:?}: the family must be revoked",
             db.backend()
         );
-        assert!(!userinfo_ok(&server, &first_access).await);
-        assert!(!userinfo_ok(&server, &second_access).await);
+        assert!(!userinfo_ok(&server.base, &first_access).await);
+        assert!(!userinfo_ok(&server.base, &second_access).await);
         server.stop().await;
     }
 }
@@ -183,7 +183,7 @@ async fn a_traditional_app_set_to_always_issue_keeps_its_token_until_rotation_is
         )
         .await;
         let code = authorize(
-            &server,
+            &server.base,
             &browser(),
             "web",
             "openid",
@@ -194,7 +194,7 @@ async fn a_traditional_app_set_to_always_issue_keeps_its_token_until_rotation_is
         .await;
         let basic = Some(("web", secret.as_str()));
         let (status, body) = token(
-            &server,
+            &server.base,
             &[
                 ("grant_type", "authorization_code"),
                 ("code", &code),
@@ -210,7 +210,7 @@ async fn a_traditional_app_set_to_always_issue_keeps_its_token_until_rotation_is
             .to_string();
         for _ in 0..2 {
             let (status, body) = token(
-                &server,
+                &server.base,
                 &[("grant_type", "refresh_token"), ("refresh_token", &rt)],
                 basic,
             )
@@ -223,7 +223,7 @@ async fn a_traditional_app_set_to_always_issue_keeps_its_token_until_rotation_is
         let other =
             create_confidential(&server.commands, "web2", ApplicationType::Traditional).await;
         let (status, _) = token(
-            &server,
+            &server.base,
             &[("grant_type", "refresh_token"), ("refresh_token", &rt)],
             Some(("web2", &other)),
         )
@@ -252,12 +252,12 @@ async fn revoking_a_refresh_token_ends_its_family_and_code_reuse_does_too() {
             .unwrap();
         assert_eq!(response.status(), 200);
         assert_eq!(refresh(&server, &rt).await.0, 400);
-        assert!(!userinfo_ok(&server, &access).await);
+        assert!(!userinfo_ok(&server.base, &access).await);
 
         // A code redeemed twice takes its refresh token down with it.
         let (verifier, challenge) = pkce();
         let code = authorize(
-            &server,
+            &server.base,
             &browser(),
             "spa",
             "openid offline_access",
@@ -273,10 +273,10 @@ async fn revoking_a_refresh_token_ends_its_family_and_code_reuse_does_too() {
             ("redirect_uri", CALLBACK),
             ("code_verifier", verifier.as_str()),
         ];
-        let (status, body) = token(&server, &form, None).await;
+        let (status, body) = token(&server.base, &form, None).await;
         assert_eq!(status, 200);
         let rt = body["refresh_token"].as_str().unwrap().to_string();
-        assert_eq!(token(&server, &form, None).await.0, 400);
+        assert_eq!(token(&server.base, &form, None).await.0, 400);
         assert_eq!(refresh(&server, &rt).await.0, 400, "{:?}", db.backend());
         server.stop().await;
     }
