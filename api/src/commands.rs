@@ -199,6 +199,7 @@ impl Commands {
     ) -> Result<Vec<A::Event>, CommandError<A::Error>>
     where
         A: Aggregate<Services = ()>,
+        A::Event: 'static,
     {
         self.execute_indexed::<A>(
             id,
@@ -218,10 +219,32 @@ impl Commands {
         id: &str,
         command: A::Command,
         context: &CommandContext,
-        index: Index<'_, A::Event>,
+        index: Index<'static, A::Event>,
     ) -> Result<Vec<A::Event>, CommandError<A::Error>>
     where
         A: Aggregate<Services = ()>,
+        A::Event: 'static,
+    {
+        let (decision, events) = self.decide::<A>(id, command, context, index).await?;
+        self.commit(vec![decision])
+            .await
+            .map_err(CommandError::from_commit)?;
+        Ok(events)
+    }
+
+    /// Lets an aggregate decide a command without writing anything yet. Several decisions,
+    /// on different aggregates, can then be committed together by [`Commands::commit`]: all
+    /// their events and lookup rows in one transaction, or none.
+    pub async fn decide<A>(
+        &self,
+        id: &str,
+        command: A::Command,
+        context: &CommandContext,
+        index: Index<'static, A::Event>,
+    ) -> Result<(Decision, Vec<A::Event>), CommandError<A::Error>>
+    where
+        A: Aggregate<Services = ()>,
+        A::Event: 'static,
     {
         let (mut aggregate, version) = self.load::<A>(id).await?;
         let sink = EventSink::default();
@@ -230,9 +253,6 @@ impl Commands {
             .await
             .map_err(CommandError::Rejected)?;
         let events = sink.collect().await;
-        if events.is_empty() {
-            return Ok(events);
-        }
         let metadata = serde_json::to_string(&EventMetadata {
             actor: context.actor.clone(),
             ip: context.ip.clone(),
@@ -254,19 +274,75 @@ impl Commands {
                 occurred_at: utc_to_micros(context.now),
             });
         }
+        let owned = events.clone();
+        let write: Writer =
+            Box::new(move |conn| Box::pin(async move { index(conn, &owned).await }));
+        Ok((Decision { rows, write }, events))
+    }
+
+    /// Appends every decision's events and writes their lookup rows in one transaction. If
+    /// any stream moved since its decision was made, nothing is written (`Conflict`).
+    pub async fn commit(
+        &self,
+        decisions: Vec<Decision>,
+    ) -> Result<(), CommandError<std::convert::Infallible>> {
+        if decisions.iter().all(|d| d.rows.is_empty()) {
+            return Ok(());
+        }
+        // Taken apart first: the writers are Send but not Sync, so none may be borrowed
+        // across an await.
+        let (rows, writers): (Vec<_>, Vec<_>) =
+            decisions.into_iter().map(|d| (d.rows, d.write)).unzip();
         let mut tx = self.store.begin().await?;
-        tx.append(&rows).await?;
-        if let Err(e) = index(tx.connection(), &events).await {
-            // A unique lookup row already held is the caller's mistake to report, not a
-            // failure of the store.
-            return Err(match e {
-                sqlx::Error::Database(e) if e.kind() == sqlx::error::ErrorKind::UniqueViolation => {
-                    CommandError::Duplicate(e.message().to_string())
-                }
-                e => e.into(),
-            });
+        for rows in &rows {
+            tx.append(rows).await?;
+        }
+        for write in writers {
+            if let Err(e) = write(tx.connection()).await {
+                // A unique lookup row already held is the caller's mistake to report, not a
+                // failure of the store.
+                return Err(match e {
+                    sqlx::Error::Database(e)
+                        if e.kind() == sqlx::error::ErrorKind::UniqueViolation =>
+                    {
+                        CommandError::Duplicate(e.message().to_string())
+                    }
+                    e => e.into(),
+                });
+            }
         }
         tx.commit().await?;
-        Ok(events)
+        Ok(())
+    }
+}
+
+/// A command an aggregate has decided, not yet written (see [`Commands::decide`]).
+pub struct Decision {
+    rows: Vec<NewEvent>,
+    write: Writer,
+}
+
+impl Decision {
+    /// A decision that changes nothing.
+    pub fn nothing() -> Decision {
+        Decision {
+            rows: Vec::new(),
+            write: Box::new(|_| Box::pin(async { Ok(()) })),
+        }
+    }
+}
+
+type Writer =
+    Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<(), sqlx::Error>> + Send>;
+
+impl<E: std::error::Error> CommandError<E> {
+    /// A commit's error, as any command's error.
+    pub fn from_commit(e: CommandError<std::convert::Infallible>) -> Self {
+        match e {
+            CommandError::Rejected(never) => match never {},
+            CommandError::Conflict => CommandError::Conflict,
+            CommandError::Duplicate(d) => CommandError::Duplicate(d),
+            CommandError::Store(s) => CommandError::Store(s),
+        }
     }
 }

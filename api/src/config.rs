@@ -56,6 +56,38 @@ pub struct ServeArgs {
     /// How long shutdown waits for in-flight requests after SIGTERM.
     #[arg(long, env = "SIGIL_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     pub shutdown_grace_secs: u64,
+
+    #[command(flatten)]
+    pub throttling: ThrottleArgs,
+}
+
+/// Brute-force limits: failures allowed per account, client IP or client before further
+/// attempts wait (see throttle.rs).
+#[derive(Args, Clone, Debug)]
+pub struct ThrottleArgs {
+    /// Failed sign-ins per account or per IP address before further attempts must wait.
+    #[arg(long, env = "SIGIL_SIGN_IN_MAX_FAILURES", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub sign_in_max_failures: u32,
+
+    /// Failed client authentications per client or per IP address before further attempts
+    /// must wait.
+    #[arg(long, env = "SIGIL_CLIENT_AUTH_MAX_FAILURES", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub client_auth_max_failures: u32,
+
+    /// The window in which those failures count; after a block, one more try is allowed per
+    /// window / max failures.
+    #[arg(long, env = "SIGIL_FAILURE_WINDOW_SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    pub failure_window_secs: u64,
+}
+
+impl Default for ThrottleArgs {
+    fn default() -> Self {
+        ThrottleArgs {
+            sign_in_max_failures: 5,
+            client_auth_max_failures: 10,
+            failure_window_secs: 300,
+        }
+    }
 }
 
 impl ServeArgs {

@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod fuzzing;
 pub mod http;
 pub mod keys;
 pub mod master_key;
@@ -13,4 +14,5 @@ pub mod passwords;
 pub mod server;
 pub mod state;
 pub mod telemetry;
+pub mod throttle;
 pub mod users;

@@ -22,6 +22,7 @@ use crate::master_key::MasterKey;
 use crate::oidc::interaction::InteractionKey;
 use crate::state::AppState;
 use crate::telemetry;
+use crate::throttle::Throttle;
 
 /// Largest range one checkpoint covers, so a checkpoint after a long pause stays quick.
 const CHECKPOINT_MAX_EVENTS: i64 = 100_000;
@@ -71,6 +72,14 @@ pub async fn start(
     let state = Arc::new(AppState {
         commands,
         interactions: InteractionKey::new(master_key.derive("interactions")),
+        sign_in_throttle: Throttle::new(
+            config.throttling.sign_in_max_failures,
+            Duration::from_secs(config.throttling.failure_window_secs),
+        ),
+        client_auth_throttle: Throttle::new(
+            config.throttling.client_auth_max_failures,
+            Duration::from_secs(config.throttling.failure_window_secs),
+        ),
         refresh_successors: crate::oidc::refresh_tokens::SuccessorKey::new(
             master_key.derive("refresh-token-successors"),
         ),

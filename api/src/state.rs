@@ -19,6 +19,10 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// Derives each refresh token's successor (see oidc::refresh_tokens).
     pub refresh_successors: crate::oidc::refresh_tokens::SuccessorKey,
+    /// Failed sign-ins per account and per IP address.
+    pub sign_in_throttle: crate::throttle::Throttle,
+    /// Failed client authentications per client and per IP address.
+    pub client_auth_throttle: crate::throttle::Throttle,
     /// Signs the state carried through sign-in and consent pages.
     pub interactions: InteractionKey,
     /// The signing keys; replaced whole when keys rotate.

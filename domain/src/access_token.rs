@@ -80,6 +80,8 @@ pub enum AccessTokenError {
     InvalidLifetime,
     #[error("the token belongs to another client")]
     OtherClient,
+    #[error("the token was revoked before it could be issued")]
+    Revoked,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -120,6 +122,11 @@ impl Aggregate for AccessToken {
                 if self.issued.is_some() {
                     return Err(AccessTokenError::AlreadyIssued);
                 }
+                // A replayed code can name this token before its issuance lands (another
+                // node, the same instant): that revocation wins.
+                if self.revoked {
+                    return Err(AccessTokenError::Revoked);
+                }
                 // A digest, never the token: anything else may be a token in clear.
                 if !is_sha256_hex(&issue.token_digest) {
                     return Err(AccessTokenError::InvalidDigest);
@@ -131,11 +138,13 @@ impl Aggregate for AccessToken {
                     .await;
             }
             AccessTokenCommand::Revoke { client_id } => {
-                let Some(issued) = &self.issued else {
-                    return Err(AccessTokenError::NotFound);
-                };
-                // RFC 7009 §2.1: the server verifies the token was issued to this client.
-                if issued.client_id != client_id {
+                // Revoked before issued: recorded, so that the issuance is refused. Only the
+                // server names tokens by id; clients reach this through the digest lookup,
+                // which finds issued tokens only.
+                if let Some(issued) = &self.issued
+                    && issued.client_id != client_id
+                {
+                    // RFC 7009 §2.1: the server verifies the token was issued to this client.
                     return Err(AccessTokenError::OtherClient);
                 }
                 // Revoking twice changes nothing and records nothing (RFC 7009 §2.2: still 200).
@@ -254,12 +263,19 @@ mod tests {
     }
 
     #[test]
-    fn an_unknown_token_cannot_be_revoked() {
+    fn a_revocation_before_issuance_wins() {
+        let revoked = AccessTokenEvent::TokenRevoked {
+            client_id: "m2m".into(),
+        };
         TestFramework::<AccessToken>::with(())
             .given_no_previous_events()
             .when(AccessTokenCommand::Revoke {
                 client_id: "m2m".into(),
             })
-            .then_expect_error(AccessTokenError::NotFound);
+            .then_expect_events(vec![revoked.clone()]);
+        TestFramework::<AccessToken>::with(())
+            .given(vec![revoked])
+            .when(AccessTokenCommand::Issue(issue()))
+            .then_expect_error(AccessTokenError::Revoked);
     }
 }

@@ -11,6 +11,7 @@ pub mod redirect_uri;
 pub mod refresh_token;
 pub mod session;
 pub mod signing_key;
+pub mod throttle;
 pub mod user;
 
 pub use application::{

@@ -165,6 +165,10 @@ impl Aggregate for RefreshTokenFamily {
                 if self.start.is_some() {
                     return Err(RefreshTokenError::AlreadyStarted);
                 }
+                // Revoked for a replayed code before it could start: stays revoked.
+                if self.revoked {
+                    return Err(RefreshTokenError::Revoked);
+                }
                 if !is_sha256_hex(&start.token_digest) {
                     return Err(RefreshTokenError::InvalidDigest);
                 }
@@ -262,7 +266,9 @@ impl Aggregate for RefreshTokenFamily {
                 }
             }
             RefreshTokenCommand::RevokeForReuse => {
-                if self.start.is_some() && !self.revoked {
+                // Also before the family has started (the code's first redemption may still be
+                // issuing it): the start is then refused.
+                if !self.revoked {
                     let event = RefreshTokenEvent::RefreshTokenFamilyRevoked {
                         revoke_access_token_ids: self.revoke_ids(),
                     };
@@ -508,6 +514,20 @@ mod tests {
             presented_digest: d('a'),
             revoke_access_token_ids: vec!["at0".into(), "at1".into()],
         }]);
+    }
+
+    #[test]
+    fn a_family_revoked_before_it_starts_never_starts() {
+        given(vec![])
+            .when(RefreshTokenCommand::RevokeForReuse)
+            .then_expect_events(vec![Ev::RefreshTokenFamilyRevoked {
+                revoke_access_token_ids: vec![],
+            }]);
+        given(vec![Ev::RefreshTokenFamilyRevoked {
+            revoke_access_token_ids: vec![],
+        }])
+        .when(RefreshTokenCommand::Start(start()))
+        .then_expect_error(E::Revoked);
     }
 
     #[test]

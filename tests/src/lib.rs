@@ -105,6 +105,7 @@ impl TestServer {
             checkpoint_interval_secs: 1,
             request_timeout_secs: 30,
             shutdown_grace_secs: 5,
+            throttling: Default::default(),
         };
         let running = sigil_api::server::start(db.store.clone(), args, &key)
             .await

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use sigil_eventstore::{Backend, EventStore, SigningKey, StoreError};
-use sigil_tests::{TestDatabase, checkpoint_now, event};
+use sigil_tests::{FRONTIER_WAIT, TestDatabase, checkpoint_now, event};
 use tokio::sync::Barrier;
 
 fn checkpoint_key() -> SigningKey {
@@ -465,6 +465,8 @@ async fn a_running_xid_above_the_snapshot_xmax_is_still_waited_for() {
     );
 
     b.commit().await.unwrap();
+    // Other tests' transactions anywhere in the cluster may hold the frontier a moment longer.
+    assert!(reader.wait_until_safe(high, FRONTIER_WAIT).await.unwrap());
     let all: Vec<i64> = reader
         .read_after(0, 10)
         .await

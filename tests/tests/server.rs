@@ -13,6 +13,7 @@ fn serve_args() -> ServeArgs {
         checkpoint_interval_secs: 1,
         request_timeout_secs: 30,
         shutdown_grace_secs: 5,
+        throttling: Default::default(),
     }
 }
 
@@ -47,6 +48,7 @@ async fn health_readiness_metrics_and_error_page() {
         assert_eq!(page.status(), 404);
         let headers = page.headers().clone();
         assert_eq!(headers["x-frame-options"], "DENY");
+        assert_eq!(headers["referrer-policy"], "no-referrer");
         assert!(
             headers["content-security-policy"]
                 .to_str()

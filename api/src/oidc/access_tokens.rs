@@ -100,33 +100,48 @@ pub async fn revoke_all(
     use sigil_domain::access_token::{AccessToken, AccessTokenCommand};
     let now = context.now.timestamp();
     for token_id in token_ids {
-        let index_id = token_id.clone();
-        state
-            .commands
-            .execute_indexed::<AccessToken>(
-                token_id,
-                AccessTokenCommand::Revoke {
-                    client_id: client_id.to_string(),
-                },
-                context,
-                Box::new(move |conn, events| Box::pin(index(conn, index_id, now, events))),
-            )
-            .await?;
+        // The token may be being issued right now (a replay racing its first use): retry the
+        // revocation after the issuance lands, or land before it so the issuance is refused.
+        for attempt in 0.. {
+            let index_id = token_id.clone();
+            let revoked = state
+                .commands
+                .execute_indexed::<AccessToken>(
+                    token_id,
+                    AccessTokenCommand::Revoke {
+                        client_id: client_id.to_string(),
+                    },
+                    context,
+                    Box::new(move |conn, events| Box::pin(index(conn, index_id, now, events))),
+                )
+                .await;
+            match revoked {
+                Err(crate::commands::CommandError::Conflict) if attempt < 5 => continue,
+                other => {
+                    other?;
+                    break;
+                }
+            }
+        }
     }
     Ok(())
 }
 
 /// Issues an access token: its stream's first event and its lookup row, in one transaction.
+/// A replayed code or refresh token may have revoked it first (on another node, the same
+/// instant); then nothing is issued and the client is told its grant is gone.
 pub async fn issue(
     state: &crate::state::AppState,
     token_id: &str,
     issue: sigil_domain::access_token::IssueAccessToken,
     context: &crate::commands::CommandContext,
 ) -> Result<(), crate::oidc::error::OAuthError> {
-    use sigil_domain::access_token::{AccessToken, AccessTokenCommand};
+    use crate::commands::CommandError;
+    use crate::oidc::error::OAuthError;
+    use sigil_domain::access_token::{AccessToken, AccessTokenCommand, AccessTokenError};
     let now = context.now.timestamp();
     let index_id = token_id.to_string();
-    state
+    let issued = state
         .commands
         .execute_indexed::<AccessToken>(
             token_id,
@@ -134,6 +149,14 @@ pub async fn issue(
             context,
             Box::new(move |conn, events| Box::pin(index(conn, index_id, now, events))),
         )
-        .await?;
-    Ok(())
+        .await;
+    match issued {
+        Ok(_) => Ok(()),
+        Err(CommandError::Rejected(AccessTokenError::Revoked) | CommandError::Conflict) => {
+            Err(OAuthError::InvalidGrant(
+                "the grant was revoked: its code or refresh token was replayed".into(),
+            ))
+        }
+        Err(e) => Err(e.into()),
+    }
 }

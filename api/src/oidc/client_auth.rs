@@ -8,10 +8,16 @@ use base64::engine::general_purpose::STANDARD;
 use sigil_domain::Application;
 use subtle::ConstantTimeEq;
 
+use std::net::SocketAddr;
+
+use sigil_domain::throttle::ThrottledAction;
+
+use super::context::request_context;
 use super::error::OAuthError;
 use super::form::OAuthForm;
 use super::tokens::digest;
 use crate::state::AppState;
+use crate::throttle;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthMethod {
@@ -28,13 +34,13 @@ pub struct AuthenticatedClient {
 
 /// The credentials a request presents, before they are checked.
 #[derive(Debug, PartialEq, Eq)]
-struct Presented {
+pub(crate) struct Presented {
     id: String,
     secret: Option<String>,
     method: AuthMethod,
 }
 
-fn presented(headers: &HeaderMap, form: &OAuthForm) -> Result<Presented, OAuthError> {
+pub(crate) fn presented(headers: &HeaderMap, form: &OAuthForm) -> Result<Presented, OAuthError> {
     let basic = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -93,13 +99,48 @@ fn presented(headers: &HeaderMap, form: &OAuthForm) -> Result<Presented, OAuthEr
     }
 }
 
-/// Authenticates the client that sent this request.
+/// Authenticates the client that sent this request from `peer`. Failures count against
+/// the client id and the address; once either is throttled, nothing is checked until the
+/// wait is over.
 pub async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
     form: &OAuthForm,
+    peer: SocketAddr,
 ) -> Result<AuthenticatedClient, OAuthError> {
     let presented = presented(headers, form)?;
+    let keys = vec![
+        format!("client:{}", presented.id),
+        format!("ip:{}", peer.ip()),
+    ];
+    if let Some(wait) = state.client_auth_throttle.blocked(&keys) {
+        return Err(OAuthError::TooManyRequests {
+            retry_after: throttle::seconds(wait),
+        });
+    }
+    match check(state, presented).await {
+        Err(OAuthError::InvalidClient { description, basic }) => {
+            let newly = state.client_auth_throttle.failed(&keys);
+            if let Some(wait) = newly.iter().map(|(_, w)| *w).max() {
+                let context = request_context(headers, Some(peer), keys[0].clone());
+                throttle::record(
+                    state,
+                    ThrottledAction::ClientAuthentication,
+                    &newly,
+                    &context,
+                )
+                .await?;
+                return Err(OAuthError::TooManyRequests {
+                    retry_after: throttle::seconds(wait),
+                });
+            }
+            Err(OAuthError::InvalidClient { description, basic })
+        }
+        other => other,
+    }
+}
+
+async fn check(state: &AppState, presented: Presented) -> Result<AuthenticatedClient, OAuthError> {
     let basic = presented.method == AuthMethod::SecretBasic;
     let (application, _) = state.commands.load::<Application>(&presented.id).await?;
     if !application.is_active() {

@@ -19,6 +19,10 @@ pub enum OAuthError {
     UnauthorizedClient(String),
     UnsupportedGrantType(String),
     InvalidScope(String),
+    /// Too many failed client authentications: wait `retry_after` seconds.
+    TooManyRequests {
+        retry_after: u64,
+    },
     /// Something on our side; the description sent is generic, the cause is logged.
     ServerError(String),
 }
@@ -32,6 +36,8 @@ impl OAuthError {
             OAuthError::UnauthorizedClient(_) => "unauthorized_client",
             OAuthError::UnsupportedGrantType(_) => "unsupported_grant_type",
             OAuthError::InvalidScope(_) => "invalid_scope",
+            // RFC 6749 has no code for this; OAuth's own word for "come back later".
+            OAuthError::TooManyRequests { .. } => "temporarily_unavailable",
             OAuthError::ServerError(_) => "server_error",
         }
     }
@@ -40,6 +46,7 @@ impl OAuthError {
         match self {
             OAuthError::InvalidClient { basic: true, .. } => StatusCode::UNAUTHORIZED,
             OAuthError::ServerError(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            OAuthError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -48,6 +55,9 @@ impl OAuthError {
         match self {
             OAuthError::InvalidClient { description, .. } => description,
             OAuthError::ServerError(_) => "the server could not complete the request; try again",
+            OAuthError::TooManyRequests { .. } => {
+                "too many failed client authentications; wait before trying again"
+            }
             OAuthError::InvalidRequest(d)
             | OAuthError::InvalidGrant(d)
             | OAuthError::UnauthorizedClient(d)
@@ -82,6 +92,11 @@ impl IntoResponse for OAuthError {
         // RFC 6749 §5.1/§5.2: token responses and their errors are not cached.
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        if let OAuthError::TooManyRequests { retry_after } = &self
+            && let Ok(v) = HeaderValue::from_str(&retry_after.to_string())
+        {
+            headers.insert(header::RETRY_AFTER, v);
+        }
         if matches!(self, OAuthError::InvalidClient { basic: true, .. }) {
             // RFC 6749 §5.2: a failed Basic authentication gets a challenge.
             headers.insert(

@@ -24,9 +24,25 @@ impl OAuthForm {
     }
 }
 
+/// No OAuth request needs more parameters than this.
+const MAX_PARAMETERS: usize = 64;
+/// Longest parameter value accepted (a JWT id_token_hint is the largest legitimate one).
+pub const MAX_VALUE_BYTES: usize = 8192;
+
 pub fn parse(body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
     let mut params = HashMap::new();
-    for (name, value) in url::form_urlencoded::parse(body) {
+    for (i, (name, value)) in url::form_urlencoded::parse(body).enumerate() {
+        if i >= MAX_PARAMETERS {
+            return Err(OAuthError::InvalidRequest(format!(
+                "more than {MAX_PARAMETERS} parameters"
+            )));
+        }
+        if value.len() > MAX_VALUE_BYTES || name.len() > 128 {
+            return Err(OAuthError::InvalidRequest(format!(
+                "the {} parameter is longer than {MAX_VALUE_BYTES} bytes",
+                name.chars().take(64).collect::<String>()
+            )));
+        }
         if value.is_empty() {
             continue;
         }
@@ -76,5 +92,21 @@ mod tests {
         assert_eq!(params.get("a").unwrap(), " b");
         let err = parse(b"grant_type=a&grant_type=b").unwrap_err();
         assert_eq!(err.code(), "invalid_request");
+    }
+
+    #[test]
+    fn oversized_values_and_too_many_parameters_are_refused() {
+        let long = format!("state={}", "a".repeat(MAX_VALUE_BYTES + 1));
+        assert_eq!(
+            parse(long.as_bytes()).unwrap_err().code(),
+            "invalid_request"
+        );
+        let ok = format!("state={}", "a".repeat(MAX_VALUE_BYTES));
+        assert!(parse(ok.as_bytes()).is_ok());
+        let many: Vec<String> = (0..65).map(|i| format!("p{i}=v")).collect();
+        assert_eq!(
+            parse(many.join("&").as_bytes()).unwrap_err().code(),
+            "invalid_request"
+        );
     }
 }

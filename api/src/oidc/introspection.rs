@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::State;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use serde_json::{Value, json};
 
@@ -17,10 +19,11 @@ use crate::state::AppState;
 
 pub async fn introspect(
     State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     form: OAuthForm,
 ) -> Result<Json<Value>, OAuthError> {
-    let client = authenticate(&state, &headers, &form).await?;
+    let client = authenticate(&state, &headers, &form, peer).await?;
     if client.method == AuthMethod::None {
         return Err(OAuthError::invalid_client(false));
     }

@@ -2,15 +2,15 @@
 //! RFCs name them. Every endpoint answers errors through [`error::OAuthError`].
 
 mod access_tokens;
-mod authorize;
-mod client_auth;
+pub(crate) mod authorize;
+pub(crate) mod client_auth;
 mod codes;
 mod context;
 mod cors;
 pub mod discovery;
-mod end_session;
+pub(crate) mod end_session;
 pub mod error;
-mod form;
+pub(crate) mod form;
 pub mod id_token;
 pub mod interaction;
 mod introspection;

@@ -23,7 +23,7 @@ pub async fn revoke(
     headers: HeaderMap,
     form: OAuthForm,
 ) -> Result<StatusCode, OAuthError> {
-    let client = authenticate(&state, &headers, &form).await?;
+    let client = authenticate(&state, &headers, &form, peer).await?;
     let token = form.require("token")?;
     // RFC 7009 §2.2: an unknown or already invalid token is answered 200 all the same, so a
     // client cannot use this endpoint to probe.

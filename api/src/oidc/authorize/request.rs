@@ -173,6 +173,20 @@ pub fn parse(
             "code_challenge (S256) is required for this application",
         ));
     }
+    // Echoed back to the client and carried through the pages: bounded.
+    for (name, max) in [
+        ("state", 1024),
+        ("nonce", 1024),
+        ("login_hint", 256),
+        ("ui_locales", 128),
+    ] {
+        if params.get(name).is_some_and(|v| v.len() > max) {
+            return Err(refuse(
+                "invalid_request",
+                &format!("{name} is longer than {max} bytes"),
+            ));
+        }
+    }
     let mut prompt = Prompt::default();
     for value in params
         .get("prompt")
@@ -384,6 +398,20 @@ mod tests {
     }
 
     #[test]
+    fn echoed_values_are_bounded() {
+        let long = "s".repeat(1025);
+        assert_eq!(
+            check(&[("state", &long)], ApplicationType::Spa).unwrap_err(),
+            "invalid_request"
+        );
+        assert_eq!(
+            check(&[("nonce", &long)], ApplicationType::Spa).unwrap_err(),
+            "invalid_request"
+        );
+        assert!(check(&[("state", &"s".repeat(1024))], ApplicationType::Spa).is_ok());
+    }
+
+    #[test]
     fn machine_to_machine_apps_and_request_objects_are_refused() {
         assert_eq!(
             check(&[("request", "x")], ApplicationType::Spa).unwrap_err(),
@@ -393,5 +421,88 @@ mod tests {
             check(&[("response_mode", "fragment")], ApplicationType::Spa).unwrap_err(),
             "invalid_request"
         );
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    //! Scope filtering (RFC 6749 §3.3) as a property of `parse`: whatever the `scope` string,
+    //! what is kept is supported, was asked for as a word, and appears once.
+
+    use std::collections::HashSet;
+
+    use cqrs_es::Aggregate;
+    use proptest::prelude::*;
+    use sigil_domain::{ApplicationEvent, SigningAlgorithm};
+
+    use super::*;
+
+    /// A confidential client, so that PKCE is not required and only the scope varies.
+    fn application() -> Application {
+        let mut a = Application::default();
+        a.apply(ApplicationEvent::ApplicationRegistered {
+            name: "App".into(),
+            description: None,
+            app_type: ApplicationType::Traditional,
+            is_third_party: false,
+            redirect_uris: vec!["https://app.example.com/cb".into()],
+            post_logout_redirect_uris: vec![],
+            cors_allowed_origins: vec![],
+            client_secret_digest: None,
+            always_issue_refresh_token: false,
+            rotate_refresh_token: true,
+            refresh_token_ttl_days: 14,
+            refresh_token_reuse_grace_seconds: 0,
+            id_token_signed_response_alg: SigningAlgorithm::ES384,
+        });
+        a
+    }
+
+    /// Supported scopes, near misses and anything at all, joined by spaces and look-alikes.
+    fn scope() -> impl Strategy<Value = String> {
+        let word = prop_oneof![
+            3 => proptest::sample::select(&SUPPORTED_SCOPES[..]).prop_map(String::from),
+            1 => proptest::sample::select(
+                &["OpenID", "openid\t", " profile", "e-mail", "offline-access", "openid,email", ""][..]
+            ).prop_map(String::from),
+            1 => any::<String>(),
+        ];
+        let separator = proptest::sample::select(&[" ", " ", "  ", "+", "\t", ",", "\u{a0}"][..]);
+        prop_oneof![
+            4 => proptest::collection::vec((word, separator), 0..8).prop_map(|words| {
+                words.into_iter().flat_map(|(w, s)| [w, s.to_string()]).collect()
+            }),
+            1 => any::<String>(),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn kept_scopes_are_supported_requested_and_unique(scope in scope()) {
+            let params: HashMap<String, String> = [
+                ("client_id", "web"),
+                ("redirect_uri", "https://app.example.com/cb"),
+                ("response_type", "code"),
+                ("scope", scope.as_str()),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+            let request = parse(&params, &application(), "https://app.example.com/cb".into())
+                .map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+            let requested: HashSet<&str> = scope.split(' ').collect();
+            let kept: HashSet<&str> = request.scope.iter().map(String::as_str).collect();
+            prop_assert_eq!(kept.len(), request.scope.len(), "duplicates in {:?}", request.scope);
+            for s in &kept {
+                prop_assert!(SUPPORTED_SCOPES.contains(s), "{} is not supported", s);
+                prop_assert!(requested.contains(s), "{} was not requested in {:?}", s, scope);
+            }
+            // And nothing supported that was asked for is lost.
+            for s in SUPPORTED_SCOPES.iter().filter(|s| requested.contains(*s)) {
+                prop_assert!(kept.contains(s), "{} was requested in {:?} but dropped", s, scope);
+            }
+        }
     }
 }

@@ -18,7 +18,8 @@ use crate::oidc::interaction::{csrf_ok, set_cookie};
 use crate::oidc::sessions::{self, SESSION_COOKIE, SESSION_TTL_SECS};
 use crate::oidc::tokens::{digest, new_token};
 use crate::state::AppState;
-use crate::{passwords, users};
+use crate::{passwords, throttle, users};
+use sigil_domain::throttle::ThrottledAction;
 
 /// The same words for every failure: which part was wrong is not for an attacker to learn.
 const WRONG_CREDENTIALS: &str = "The username, email or password is incorrect.";
@@ -60,6 +61,14 @@ pub async fn sign_in(
         format!("identifier:{}", identifier.to_lowercase()),
     );
 
+    // Throttled: refuse before looking at the password, right or wrong.
+    let throttle_keys = vec![
+        format!("account:{}", identifier.to_lowercase()),
+        format!("ip:{}", peer.ip()),
+    ];
+    if let Some(wait) = state.sign_in_throttle.blocked(&throttle_keys) {
+        return throttled(&state, &interaction, &application, &identifier, wait);
+    }
     let user_id = match users::find_by_identifier(state.store.pool(), &identifier).await {
         Ok(id) => id,
         Err(e) => return server_error(&headers, e),
@@ -93,6 +102,16 @@ pub async fn sign_in(
             .await
         {
             return server_error(&headers, e);
+        }
+        let newly = state.sign_in_throttle.failed(&throttle_keys);
+        if !newly.is_empty() {
+            if let Err(e) =
+                throttle::record(&state, ThrottledAction::SignIn, &newly, &context).await
+            {
+                return server_error(&headers, e);
+            }
+            let wait = newly.iter().map(|(_, w)| *w).max().unwrap_or_default();
+            return throttled(&state, &interaction, &application, &identifier, wait);
         }
         return sign_in_page(
             &state,
@@ -140,6 +159,27 @@ pub async fn sign_in(
         Some(SESSION_TTL_SECS),
     )) {
         response.headers_mut().append(header::SET_COOKIE, v);
+    }
+    response
+}
+
+/// The sign-in page again, answered 429, saying how long to wait.
+fn throttled(
+    state: &AppState,
+    interaction: &crate::oidc::interaction::Interaction,
+    application: &Application,
+    identifier: &str,
+    wait: std::time::Duration,
+) -> Response {
+    let minutes = throttle::seconds(wait).div_ceil(60);
+    let message = format!(
+        "Too many failed sign-in attempts. Try again in {minutes} minute{}.",
+        if minutes == 1 { "" } else { "s" }
+    );
+    let mut response = sign_in_page(state, interaction, application, identifier, Some(&message));
+    *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    if let Ok(v) = HeaderValue::from_str(&throttle::seconds(wait).to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, v);
     }
     response
 }

@@ -12,15 +12,16 @@ use sha2::{Digest, Sha256};
 use sigil_domain::ApplicationType;
 use sigil_domain::access_token::GrantType;
 use sigil_domain::authorization_code::{
-    AuthorizationCode, AuthorizationCodeCommand, AuthorizationCodeEvent, IssueCode,
+    AuthorizationCode, AuthorizationCodeCommand, AuthorizationCodeError, AuthorizationCodeEvent,
+    IssueCode,
 };
 use sigil_domain::refresh_token::{RefreshTokenCommand, RefreshTokenFamily, StartFamily};
 
 use super::TokenResponse;
 use super::client_credentials::ACCESS_TOKEN_TTL_SECS;
-use super::issue::{Grant, access_and_id_token};
+use super::issue::{Grant, decide_access_token, sign_id_token};
 use super::refresh_token::policy;
-use crate::commands::{CommandContext, CommandError};
+use crate::commands::{CommandContext, CommandError, Decision};
 use crate::oidc::client_auth::AuthenticatedClient;
 use crate::oidc::context::request_context;
 use crate::oidc::error::OAuthError;
@@ -77,30 +78,62 @@ pub async fn grant(
     let access_token_id = uuid::Uuid::new_v4().to_string();
     let refresh_family_id =
         earns_refresh_token(client, &grant).then(|| uuid::Uuid::new_v4().to_string());
-    let redeemed = state
-        .commands
-        .execute::<AuthorizationCode>(
-            &code_id,
-            AuthorizationCodeCommand::Redeem {
-                client_id: client.id.clone(),
-                redirect_uri: form.get("redirect_uri").map(str::to_string),
-                verifier_challenge: verifier,
-                now,
-                access_token_id: access_token_id.clone(),
-                refresh_family_id: refresh_family_id.clone(),
-            },
-            &context,
-        )
-        .await;
-    let events = match redeemed {
-        Ok(events) => events,
-        Err(CommandError::Rejected(e)) => return Err(OAuthError::InvalidGrant(e.to_string())),
-        // Two redemptions racing: the loser is a reuse all the same.
-        Err(CommandError::Conflict) => {
-            return Err(OAuthError::InvalidGrant(
-                "the authorization code was already used".into(),
-            ));
+    let redeem = AuthorizationCodeCommand::Redeem {
+        client_id: client.id.clone(),
+        redirect_uri: form.get("redirect_uri").map(str::to_string),
+        verifier_challenge: verifier,
+        now,
+        access_token_id: access_token_id.clone(),
+        refresh_family_id: refresh_family_id.clone(),
+    };
+    let attempt = Attempt {
+        code_id: &code_id,
+        grant: &grant,
+        access_token_id: &access_token_id,
+        refresh_family_id: refresh_family_id.as_deref(),
+        context: &context,
+    };
+    // A lost race on the code's stream means another redemption committed first: deciding
+    // again turns this one into the recorded reuse it is.
+    for _ in 0..3 {
+        if let Some(response) = redeem_once(state, client, redeem.clone(), &attempt).await? {
+            return Ok(response);
         }
+    }
+    Err(already_used())
+}
+
+fn already_used() -> OAuthError {
+    OAuthError::InvalidGrant("the authorization code was already used".into())
+}
+
+/// What one redemption attempt works on.
+struct Attempt<'a> {
+    code_id: &'a str,
+    grant: &'a IssueCode,
+    access_token_id: &'a str,
+    refresh_family_id: Option<&'a str>,
+    context: &'a CommandContext,
+}
+
+/// Redeems the code and issues its tokens in one transaction; `None` if another redemption
+/// of the code committed first.
+async fn redeem_once(
+    state: &AppState,
+    client: &AuthenticatedClient,
+    redeem: AuthorizationCodeCommand,
+    a: &Attempt<'_>,
+) -> Result<Option<TokenResponse>, OAuthError> {
+    let now = a.context.now.timestamp();
+    let no_index =
+        || -> crate::commands::Index<'static, _> { Box::new(|_, _| Box::pin(async { Ok(()) })) };
+    let (redemption, events) = match state
+        .commands
+        .decide::<AuthorizationCode>(a.code_id, redeem, a.context, no_index())
+        .await
+    {
+        Ok(decided) => decided,
+        Err(CommandError::Rejected(e)) => return Err(OAuthError::InvalidGrant(e.to_string())),
         Err(e) => return Err(e.into()),
     };
     if let Some(AuthorizationCodeEvent::AuthorizationCodeReuseDetected {
@@ -108,71 +141,87 @@ pub async fn grant(
         revoke_refresh_family_ids,
     }) = events.first()
     {
+        // Recorded, then acted on: the first redemption's tokens were committed with it, so
+        // they exist to be revoked.
+        match state.commands.commit(vec![redemption]).await {
+            Ok(()) | Err(CommandError::Conflict) => {}
+            Err(e) => return Err(CommandError::<AuthorizationCodeError>::from_commit(e).into()),
+        }
         revoke_everything(
             state,
-            &grant.client_id,
+            &a.grant.client_id,
             revoke_access_token_ids,
             revoke_refresh_family_ids,
-            &context,
+            a.context,
         )
         .await?;
-        return Err(OAuthError::InvalidGrant(
-            "the authorization code was already used".into(),
-        ));
+        return Err(already_used());
     }
 
-    let issued = access_and_id_token(
-        state,
-        client,
-        Grant {
-            grant_type: GrantType::AuthorizationCode,
-            user_id: &grant.user_id,
-            scope: &grant.scope,
-            nonce: grant.nonce.as_deref(),
-            auth_time: grant.auth_time,
-            access_token_id: &access_token_id,
-        },
-        &context,
-    )
-    .await?;
-    let refresh_token = match refresh_family_id {
+    // The redemption, its access token and its refresh token family are one transaction: a
+    // replay arriving at any instant sees either an unredeemed code (and loses the race on
+    // the code's stream) or a redemption whose tokens already exist (and revokes them).
+    let token_grant = Grant {
+        grant_type: GrantType::AuthorizationCode,
+        user_id: &a.grant.user_id,
+        scope: &a.grant.scope,
+        nonce: a.grant.nonce.as_deref(),
+        auth_time: a.grant.auth_time,
+        access_token_id: a.access_token_id,
+    };
+    let mut token = decide_access_token(state, client, &token_grant, a.context).await?;
+    let mut decisions = vec![
+        redemption,
+        std::mem::replace(&mut token.decision, Decision::nothing()),
+    ];
+    let refresh_token = match a.refresh_family_id {
         None => None,
         Some(family_id) => {
-            let token = new_token();
-            let ttl = policy(client).ttl_secs;
+            let refresh = new_token();
             let start = StartFamily {
                 client_id: client.id.clone(),
-                user_id: grant.user_id.clone(),
-                scope: grant.scope.clone(),
-                token_digest: digest(&token),
+                user_id: a.grant.user_id.clone(),
+                scope: a.grant.scope.clone(),
+                token_digest: digest(&refresh),
                 issued_at: now,
-                expires_at: now + ttl,
-                auth_time: grant.auth_time,
-                access_token_id: access_token_id.clone(),
+                expires_at: now + policy(client).ttl_secs,
+                auth_time: a.grant.auth_time,
+                access_token_id: a.access_token_id.to_string(),
             };
-            let index_id = family_id.clone();
-            state
+            let index_id = family_id.to_string();
+            let (decision, _) = state
                 .commands
-                .execute_indexed::<RefreshTokenFamily>(
-                    &family_id,
+                .decide::<RefreshTokenFamily>(
+                    family_id,
                     RefreshTokenCommand::Start(start),
-                    &context,
+                    a.context,
                     Box::new(move |conn, events| {
                         Box::pin(refresh_tokens::index(conn, index_id, events))
                     }),
                 )
-                .await?;
-            Some(token)
+                .await
+                .map_err(|e| match e {
+                    CommandError::Rejected(_) => already_used(),
+                    e => e.into(),
+                })?;
+            decisions.push(decision);
+            Some(refresh)
         }
     };
-    Ok(TokenResponse {
-        access_token: issued.access_token,
+    match state.commands.commit(decisions).await {
+        Ok(()) => {}
+        Err(CommandError::Conflict) => return Ok(None),
+        Err(e) => return Err(CommandError::<AuthorizationCodeError>::from_commit(e).into()),
+    }
+    let id_token = sign_id_token(state, client, &token_grant, &token, now)?;
+    Ok(Some(TokenResponse {
+        access_token: token.access_token,
         token_type: "Bearer",
         expires_in: ACCESS_TOKEN_TTL_SECS,
-        scope: Some(grant.scope.join(" ")),
-        id_token: issued.id_token,
+        scope: Some(a.grant.scope.join(" ")),
+        id_token,
         refresh_token,
-    })
+    }))
 }
 
 async fn revoke_everything(
@@ -184,11 +233,26 @@ async fn revoke_everything(
 ) -> Result<(), OAuthError> {
     access_tokens::revoke_all(state, access_token_ids, client_id, context).await?;
     for family_id in refresh_family_ids {
-        let events = state
-            .commands
-            .execute::<RefreshTokenFamily>(family_id, RefreshTokenCommand::RevokeForReuse, context)
-            .await?;
-        for event in events {
+        // As with access tokens: revoke before the family starts, or after, never neither.
+        let mut revoked = None;
+        for attempt in 0.. {
+            match state
+                .commands
+                .execute::<RefreshTokenFamily>(
+                    family_id,
+                    RefreshTokenCommand::RevokeForReuse,
+                    context,
+                )
+                .await
+            {
+                Err(CommandError::Conflict) if attempt < 5 => continue,
+                other => {
+                    revoked = Some(other?);
+                    break;
+                }
+            }
+        }
+        for event in revoked.unwrap_or_default() {
             if let sigil_domain::refresh_token::RefreshTokenEvent::RefreshTokenFamilyRevoked {
                 revoke_access_token_ids,
             } = event
@@ -210,5 +274,63 @@ mod tests {
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
         assert!(super::verifier_challenge("short").is_err());
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    //! RFC 7636 §4.1 and §4.6 as properties of `verifier_challenge`.
+
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use proptest::prelude::*;
+
+    use super::verifier_challenge;
+
+    fn unreserved(c: char) -> bool {
+        c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~')
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Every verifier of 43 to 128 unreserved characters gives BASE64URL(SHA256(verifier)),
+        /// here computed with ring's SHA-256 rather than the sha2 crate the code uses.
+        #[test]
+        fn a_valid_verifier_gives_its_s256_challenge(
+            verifier in "[A-Za-z0-9._~-]{43,128}",
+        ) {
+            let expected =
+                URL_SAFE_NO_PAD.encode(ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes()));
+            let challenge = verifier_challenge(&verifier).unwrap();
+            prop_assert_eq!(challenge.len(), 43);
+            prop_assert_eq!(challenge, expected);
+        }
+
+        #[test]
+        fn a_verifier_too_short_or_too_long_is_refused(
+            verifier in prop_oneof![
+                "[A-Za-z0-9._~-]{0,42}",
+                "[A-Za-z0-9._~-]{129,300}",
+            ],
+        ) {
+            let err = verifier_challenge(&verifier).unwrap_err();
+            prop_assert_eq!(err.code(), "invalid_grant");
+        }
+
+        /// One character outside the unreserved set, at any place, in a verifier whose length
+        /// is otherwise fine (counted in bytes, as the code does).
+        #[test]
+        fn a_verifier_with_any_other_character_is_refused(
+            base in "[A-Za-z0-9._~-]{42,124}",
+            bad in any::<char>().prop_filter("not unreserved", |c| !unreserved(*c)),
+            at in any::<prop::sample::Index>(),
+        ) {
+            let mut verifier = base;
+            verifier.insert(at.index(verifier.len() + 1), bad);
+            prop_assert!((43..=128).contains(&verifier.len()));
+            let err = verifier_challenge(&verifier).unwrap_err();
+            prop_assert_eq!(err.code(), "invalid_grant");
+        }
     }
 }

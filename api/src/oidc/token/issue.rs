@@ -1,11 +1,15 @@
 //! What the code and refresh grants both hand out: an opaque access token (with its lookup
-//! row) and, for `openid`, an ID token signed with the application's algorithm.
+//! row) and, for `openid`, an ID token signed with the application's algorithm. The access
+//! token is *decided* here and committed by the caller, so that a grant can commit it in one
+//! transaction with the rest of what it changes.
 
 use sigil_domain::User;
-use sigil_domain::access_token::{GrantType, IssueAccessToken};
+use sigil_domain::access_token::{
+    AccessToken, AccessTokenCommand, AccessTokenError, GrantType, IssueAccessToken,
+};
 
 use super::client_credentials::ACCESS_TOKEN_TTL_SECS;
-use crate::commands::CommandContext;
+use crate::commands::{CommandContext, CommandError, Decision};
 use crate::oidc::access_tokens;
 use crate::oidc::client_auth::AuthenticatedClient;
 use crate::oidc::error::OAuthError;
@@ -27,12 +31,23 @@ pub struct Issued {
     pub id_token: Option<String>,
 }
 
-pub async fn access_and_id_token(
+/// A new access token, decided but not written, and the user it is for.
+pub struct DecidedToken {
+    pub decision: Decision,
+    pub access_token: String,
+    user: User,
+}
+
+fn revoked_grant() -> OAuthError {
+    OAuthError::InvalidGrant("the grant was revoked: its code or refresh token was replayed".into())
+}
+
+pub async fn decide_access_token(
     state: &AppState,
     client: &AuthenticatedClient,
-    grant: Grant<'_>,
+    grant: &Grant<'_>,
     context: &CommandContext,
-) -> Result<Issued, OAuthError> {
+) -> Result<DecidedToken, OAuthError> {
     let now = context.now.timestamp();
     // The user may have been suspended or deleted since signing in.
     let (user, _) = state.commands.load::<User>(grant.user_id).await?;
@@ -51,33 +66,80 @@ pub async fn access_and_id_token(
         issued_at: now,
         expires_at: now + ACCESS_TOKEN_TTL_SECS,
     };
-    access_tokens::issue(state, grant.access_token_id, issue, context).await?;
-    let id_token = if grant.scope.iter().any(|s| s == "openid") {
-        let keys = state.keys();
-        let token = id_token(
-            &keys,
-            IdTokenInput {
-                issuer: &state.config.issuer(),
-                client_id: &client.id,
-                user_id: grant.user_id,
-                user: &user,
-                scope: grant.scope,
-                nonce: grant.nonce,
-                auth_time: grant.auth_time,
-                now,
-                access_token: &access_token,
-                alg: client.application.id_token_signed_response_alg(),
-            },
+    let index_id = grant.access_token_id.to_string();
+    let decided = state
+        .commands
+        .decide::<AccessToken>(
+            grant.access_token_id,
+            AccessTokenCommand::Issue(issue),
+            context,
+            Box::new(move |conn, events| {
+                Box::pin(access_tokens::index(conn, index_id, now, events))
+            }),
         )
-        .ok_or_else(|| {
-            OAuthError::ServerError("no active signing key for the application's algorithm".into())
-        })?;
-        Some(token)
-    } else {
-        None
-    };
+        .await;
+    match decided {
+        Ok((decision, _)) => Ok(DecidedToken {
+            decision,
+            access_token,
+            user,
+        }),
+        Err(CommandError::Rejected(AccessTokenError::Revoked)) => Err(revoked_grant()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The ID token for a committed access token, if the scope asks for one.
+pub fn sign_id_token(
+    state: &AppState,
+    client: &AuthenticatedClient,
+    grant: &Grant<'_>,
+    token: &DecidedToken,
+    now: i64,
+) -> Result<Option<String>, OAuthError> {
+    if !grant.scope.iter().any(|s| s == "openid") {
+        return Ok(None);
+    }
+    let keys = state.keys();
+    id_token(
+        &keys,
+        IdTokenInput {
+            issuer: &state.config.issuer(),
+            client_id: &client.id,
+            user_id: grant.user_id,
+            user: &token.user,
+            scope: grant.scope,
+            nonce: grant.nonce,
+            auth_time: grant.auth_time,
+            now,
+            access_token: &token.access_token,
+            alg: client.application.id_token_signed_response_alg(),
+        },
+    )
+    .map(Some)
+    .ok_or_else(|| {
+        OAuthError::ServerError("no active signing key for the application's algorithm".into())
+    })
+}
+
+/// Decides, commits and signs: for a grant whose other changes are already committed.
+pub async fn access_and_id_token(
+    state: &AppState,
+    client: &AuthenticatedClient,
+    grant: Grant<'_>,
+    context: &CommandContext,
+) -> Result<Issued, OAuthError> {
+    let mut token = decide_access_token(state, client, &grant, context).await?;
+    let decision = std::mem::replace(&mut token.decision, Decision::nothing());
+    match state.commands.commit(vec![decision]).await {
+        Ok(()) => {}
+        // Revoked by a replay between deciding and committing.
+        Err(CommandError::Conflict) => return Err(revoked_grant()),
+        Err(e) => return Err(CommandError::<AccessTokenError>::from_commit(e).into()),
+    }
+    let id_token = sign_id_token(state, client, &grant, &token, context.now.timestamp())?;
     Ok(Issued {
-        access_token,
+        access_token: token.access_token,
         id_token,
     })
 }

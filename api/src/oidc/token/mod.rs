@@ -50,7 +50,7 @@ pub async fn token(
     headers: HeaderMap,
     form: OAuthForm,
 ) -> Result<TokenResponse, OAuthError> {
-    let client = authenticate(&state, &headers, &form).await?;
+    let client = authenticate(&state, &headers, &form, peer).await?;
     match form.require("grant_type")? {
         "authorization_code" => {
             authorization_code::grant(&state, &client, &form, &headers, peer).await

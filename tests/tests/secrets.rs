@@ -1,0 +1,185 @@
+//! No secret at rest, ever: after a workload that exercises every kind of secret (client
+//! secret, password, session cookie, authorization code, access and refresh tokens), every
+//! text and byte column of every table (the log, lookups, read models) is scanned for any of
+//! them in clear. Both backends.
+
+use sigil_domain::ApplicationType;
+use sigil_eventstore::sqlx::{self, Row};
+use sigil_eventstore::{Backend, EventStore};
+use sigil_tests::flow::{CALLBACK, hidden, pkce, token};
+use sigil_tests::{TestDatabase, TestServer, create_confidential, create_spa, register_user};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+/// Every string and byte value stored anywhere in the database.
+async fn everything_stored(store: &EventStore) -> Vec<(String, String)> {
+    let tables: Vec<String> = match store.backend() {
+        Backend::Postgres => sqlx::query_scalar(
+            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'",
+        )
+        .fetch_all(store.pool())
+        .await
+        .unwrap(),
+        Backend::Sqlite => {
+            sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
+                .fetch_all(store.pool())
+                .await
+                .unwrap()
+        }
+    };
+    let mut values = Vec::new();
+    // sqlx's and SQLite's own bookkeeping hold migration checksums and counters, nothing of ours.
+    for table in tables
+        .into_iter()
+        .filter(|t| !t.starts_with("_sqlx") && !t.starts_with("sqlite_"))
+    {
+        let rows = sqlx::query(&format!("SELECT * FROM {table}"))
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+        for row in rows {
+            for i in 0..row.len() {
+                if let Ok(Some(text)) = row.try_get::<Option<String>, _>(i) {
+                    values.push((table.clone(), text));
+                } else if let Ok(Some(bytes)) = row.try_get::<Option<Vec<u8>>, _>(i) {
+                    values.push((table.clone(), String::from_utf8_lossy(&bytes).into_owned()));
+                }
+            }
+        }
+    }
+    values
+}
+
+#[tokio::test]
+async fn no_secret_is_stored_in_clear_anywhere() {
+    for db in TestDatabase::all().await {
+        let server = TestServer::start(&db).await;
+        let mut secrets: Vec<(&str, String)> = vec![("password", PASSWORD.to_string())];
+        register_user(&server.commands, "user-alice", "alice", PASSWORD).await;
+        create_spa(&server.commands, "spa", "Single page").await;
+        let m2m =
+            create_confidential(&server.commands, "m2m", ApplicationType::MachineToMachine).await;
+        secrets.push(("client secret", m2m.clone()));
+
+        let (_, body) = token(
+            &server.base,
+            &[("grant_type", "client_credentials")],
+            Some(("m2m", &m2m)),
+        )
+        .await;
+        secrets.push((
+            "client_credentials token",
+            body["access_token"].as_str().unwrap().to_string(),
+        ));
+
+        // Sign in by hand, to see the session cookie and the code.
+        let browser = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .cookie_store(true)
+            .build()
+            .unwrap();
+        let (verifier, challenge) = pkce();
+        let mut url = url::Url::parse(&server.url("/oidc/auth")).unwrap();
+        url.query_pairs_mut()
+            .append_pair("client_id", "spa")
+            .append_pair("redirect_uri", CALLBACK)
+            .append_pair("response_type", "code")
+            .append_pair("scope", "openid offline_access")
+            .append_pair("prompt", "consent")
+            .append_pair("code_challenge", &challenge)
+            .append_pair("code_challenge_method", "S256");
+        let html = browser
+            .get(url.as_str())
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let response = browser
+            .post(server.url("/oidc/interaction/sign-in"))
+            .form(&[
+                ("interaction", hidden(&html, "interaction")),
+                ("csrf", hidden(&html, "csrf")),
+                ("identifier", "alice".to_string()),
+                ("password", PASSWORD.to_string()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let cookie = response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|c| c.strip_prefix("sigil_session="))
+            .and_then(|c| c.split(';').next())
+            .expect("a session cookie")
+            .to_string();
+        secrets.push(("session cookie", cookie));
+        let location = response.headers()["location"].to_str().unwrap().to_string();
+        let code = sigil_tests::flow::param(&location, "code").unwrap();
+        secrets.push(("authorization code", code.clone()));
+        let (status, body) = token(
+            &server.base,
+            &[
+                ("grant_type", "authorization_code"),
+                ("client_id", "spa"),
+                ("code", &code),
+                ("redirect_uri", CALLBACK),
+                ("code_verifier", &verifier),
+            ],
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        secrets.push((
+            "access token",
+            body["access_token"].as_str().unwrap().to_string(),
+        ));
+        let refresh = body["refresh_token"].as_str().unwrap().to_string();
+        secrets.push(("refresh token", refresh.clone()));
+        let (_, body) = token(
+            &server.base,
+            &[
+                ("grant_type", "refresh_token"),
+                ("client_id", "spa"),
+                ("refresh_token", &refresh),
+            ],
+            None,
+        )
+        .await;
+        secrets.push((
+            "rotated refresh token",
+            body["refresh_token"].as_str().unwrap().to_string(),
+        ));
+        secrets.push((
+            "refreshed access token",
+            body["access_token"].as_str().unwrap().to_string(),
+        ));
+
+        let stored = everything_stored(&db.store).await;
+        assert!(
+            stored.iter().any(|(t, _)| t == "events"),
+            "the scan reads the log"
+        );
+        for (kind, secret) in &secrets {
+            for (table, value) in &stored {
+                assert!(
+                    !value.contains(secret.as_str()),
+                    "{:?}: a {kind} is in clear in {table}",
+                    db.backend()
+                );
+            }
+        }
+        // What is kept instead: digests, and the Argon2id hash.
+        let all: String = stored
+            .iter()
+            .map(|(_, v)| v.as_str())
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(all.contains(&sigil_api::oidc::tokens::digest(&m2m)));
+        assert!(all.contains("$argon2id$"));
+        server.stop().await;
+    }
+}
