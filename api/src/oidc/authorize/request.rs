@@ -458,13 +458,21 @@ mod properties {
         a
     }
 
+    const NEAR_MISSES: [&str; 7] = [
+        "OpenID",
+        "openid\t",
+        " profile",
+        "e-mail",
+        "offline-access",
+        "openid,email",
+        "",
+    ];
+
     /// Supported scopes, near misses and anything at all, joined by spaces and look-alikes.
     fn scope() -> impl Strategy<Value = String> {
         let word = prop_oneof![
             3 => proptest::sample::select(&SUPPORTED_SCOPES[..]).prop_map(String::from),
-            1 => proptest::sample::select(
-                &["OpenID", "openid\t", " profile", "e-mail", "offline-access", "openid,email", ""][..]
-            ).prop_map(String::from),
+            1 => proptest::sample::select(&NEAR_MISSES[..]).prop_map(String::from),
             1 => any::<String>(),
         ];
         let separator = proptest::sample::select(&[" ", " ", "  ", "+", "\t", ",", "\u{a0}"][..]);

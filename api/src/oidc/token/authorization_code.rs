@@ -300,8 +300,8 @@ mod properties {
         fn a_valid_verifier_gives_its_s256_challenge(
             verifier in "[A-Za-z0-9._~-]{43,128}",
         ) {
-            let expected =
-                URL_SAFE_NO_PAD.encode(ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes()));
+            let digest = ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes());
+            let expected = URL_SAFE_NO_PAD.encode(digest);
             let challenge = verifier_challenge(&verifier).unwrap();
             prop_assert_eq!(challenge.len(), 43);
             prop_assert_eq!(challenge, expected);
