@@ -12,19 +12,9 @@ use sigil_domain::{NewUser, UserCommand};
 use sigil_eventstore::testing::TestDatabase;
 use sigil_eventstore::{Backend, now_micros};
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
 
-/// The binary with no `SIGIL_*` settings inherited from the environment.
-fn sigil(dir: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_sigil"));
-    command.current_dir(dir).kill_on_drop(true);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("SIGIL_") {
-            command.env_remove(key);
-        }
-    }
-    command
-}
+mod support;
+use support::sigil;
 
 #[tokio::test]
 async fn serve_starts_on_the_embedded_default_and_stops_on_sigterm() {

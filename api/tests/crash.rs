@@ -6,7 +6,7 @@
 //! to the log's last position.
 
 use std::path::Path;
-use std::process::Stdio;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -15,137 +15,17 @@ use sigil_api::commands::{CommandContext, Commands};
 use sigil_domain::{ApplicationCommand, ApplicationType, NewApplication, NewUser};
 use sigil_eventstore::sqlx;
 use sigil_eventstore::testing::TestDatabase;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 
 #[allow(dead_code)]
 #[path = "../../tests/src/flow.rs"]
 mod flow;
+mod support;
+
+use support::{Server, sigil};
 
 const PASSWORD: &str = "correct horse battery";
 const SPA: &str = "crash-spa";
 const M2M: &str = "crash-m2m";
-
-/// The binary with no `SIGIL_*` settings inherited from the environment.
-fn sigil(dir: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_sigil"));
-    command.current_dir(dir).kill_on_drop(true);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("SIGIL_") {
-            command.env_remove(key);
-        }
-    }
-    command
-}
-
-/// A port nobody listens on right now (the issuer must name the port before the server binds).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
-/// A running `sigil serve`; SIGKILLed when dropped (even while a test panics).
-struct Server {
-    child: Child,
-    base: String,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Server {
-    async fn start(dir: &Path, database_url: &str, key_file: &Path) -> Server {
-        // Another process may take the free port before the server binds it: try again.
-        for _ in 0..3 {
-            let port = free_port();
-            let mut child = sigil(dir)
-                .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
-                .env("SIGIL_DATABASE_URL", database_url)
-                .env("SIGIL_MASTER_KEY_FILE", key_file)
-                .env("SIGIL_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
-                .env("SIGIL_CHECKPOINT_INTERVAL_SECS", "1")
-                .env("SIGIL_SHUTDOWN_GRACE_SECS", "5")
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("spawn sigil serve");
-            let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-            let log = Arc::new(Mutex::new(Vec::new()));
-            let listening = tokio::time::timeout(Duration::from_secs(60), async {
-                while let Ok(Some(line)) = lines.next_line().await {
-                    log.lock().unwrap().push(line.clone());
-                    if line.contains("listening on http://") {
-                        return true;
-                    }
-                }
-                false
-            })
-            .await
-            .expect("the server listens within a minute");
-            if !listening {
-                eprintln!("sigil serve exited before listening:");
-                for line in log.lock().unwrap().iter() {
-                    eprintln!("  {line}");
-                }
-                continue;
-            }
-            // Keep draining the log (the last lines, for failures) so the child never blocks.
-            let keep = log.clone();
-            tokio::spawn(async move {
-                while let Ok(Some(line)) = lines.next_line().await {
-                    let mut log = keep.lock().unwrap();
-                    if log.len() >= 400 {
-                        log.drain(..200);
-                    }
-                    log.push(line);
-                }
-            });
-            return Server {
-                child,
-                base: format!("http://127.0.0.1:{port}"),
-                log,
-            };
-        }
-        panic!("sigil serve did not start");
-    }
-
-    fn pid(&self) -> nix::unistd::Pid {
-        nix::unistd::Pid::from_raw(self.child.id().expect("still running") as i32)
-    }
-
-    /// SIGKILL: no shutdown, no last checkpoint, connections cut mid-request.
-    async fn kill(&mut self) {
-        nix::sys::signal::kill(self.pid(), nix::sys::signal::Signal::SIGKILL).unwrap();
-        let status = tokio::time::timeout(Duration::from_secs(10), self.child.wait())
-            .await
-            .expect("dies at once")
-            .unwrap();
-        assert!(!status.success(), "{status}");
-    }
-
-    /// SIGTERM, and the process must exit cleanly.
-    async fn stop(mut self) {
-        nix::sys::signal::kill(self.pid(), nix::sys::signal::Signal::SIGTERM).unwrap();
-        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
-            .await
-            .expect("stops within 30 s of SIGTERM")
-            .unwrap();
-        assert!(status.success(), "{status}");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("--- last lines of {} ---", self.base);
-            for line in self.log.lock().unwrap().iter().rev().take(40).rev() {
-                eprintln!("  {line}");
-            }
-        }
-        // SIGKILL unless it has already been reaped (then the pid may belong to someone else).
-        let _ = self.child.start_kill();
-    }
-}
 
 /// A token a client received with 200 before the crash.
 #[derive(Debug, Clone)]
@@ -417,7 +297,7 @@ async fn tokens_answered_before_a_sigkill_survive_it_and_the_log_stays_whole() {
         let key_file = dir.path().join("master.key");
         let secret = setup(&db).await;
 
-        let mut server = Server::start(dir.path(), &db.url, &key_file).await;
+        let mut server = Server::start("server", dir.path(), &db.url, &key_file).await;
         let record = Arc::new(Mutex::new(Record::default()));
         let stop = Arc::new(AtomicBool::new(false));
         let load = start_load(&server.base, &secret, &record, &stop);
@@ -461,7 +341,7 @@ async fn tokens_answered_before_a_sigkill_survive_it_and_the_log_stays_whole() {
         drop(server);
 
         // Same database, same master key, new process.
-        let server = Server::start(dir.path(), &db.url, &key_file).await;
+        let server = Server::start("server", dir.path(), &db.url, &key_file).await;
         for issued in &record.issued {
             let (token, kind) = match issued {
                 Issued::Machine(t) => (t, "client_credentials"),

@@ -7,8 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
+
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -17,8 +16,6 @@ use sigil_api::master_key::MasterKey;
 use sigil_domain::{ApplicationCommand, ApplicationType, NewApplication, NewUser};
 use sigil_eventstore::sqlx;
 use sigil_eventstore::testing::TestDatabase;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 
 #[allow(dead_code)]
 #[path = "../../tests/src/flow.rs"]
@@ -26,162 +23,52 @@ mod flow;
 
 use flow::{CALLBACK, authorize, browser, pkce, token, userinfo_ok};
 
+mod support;
+use support::Server;
+
 const PASSWORD: &str = "correct horse battery";
 const SPA: &str = "nodes-spa";
 
-/// The binary with no `SIGIL_*` settings inherited from the environment.
-fn sigil(dir: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_sigil"));
-    command.current_dir(dir).kill_on_drop(true);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("SIGIL_") {
-            command.env_remove(key);
-        }
-    }
-    command
-}
-
-/// A port nobody listens on right now (the issuer must name the port before the server binds).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
-/// A running `sigil serve`; SIGKILLed when dropped (even while a test panics).
-struct Node {
-    name: &'static str,
-    child: Child,
-    pid: u32,
-    base: String,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Node {
-    async fn start(name: &'static str, dir: &Path, database_url: &str, key_file: &Path) -> Node {
-        // Another process may take the free port before the server binds it: try again.
-        for _ in 0..3 {
-            let port = free_port();
-            let mut child = sigil(dir)
-                .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
-                .env("SIGIL_DATABASE_URL", database_url)
-                .env("SIGIL_MASTER_KEY_FILE", key_file)
-                .env("SIGIL_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
-                .env("SIGIL_CHECKPOINT_INTERVAL_SECS", "1")
-                .env("SIGIL_SHUTDOWN_GRACE_SECS", "5")
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("spawn sigil serve");
-            let pid = child.id().unwrap();
-            let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-            let log = Arc::new(Mutex::new(Vec::new()));
-            let listening = tokio::time::timeout(Duration::from_secs(60), async {
-                while let Ok(Some(line)) = lines.next_line().await {
-                    log.lock().unwrap().push(line.clone());
-                    if line.contains("listening on http://") {
-                        return true;
-                    }
-                }
-                false
-            })
-            .await
-            .expect("the node listens within a minute");
-            if !listening {
-                eprintln!("node {name} exited before listening:");
-                for line in log.lock().unwrap().iter() {
-                    eprintln!("  {line}");
-                }
-                continue;
-            }
-            // Keep draining the log (the last lines, for failures) so the child never blocks.
-            let keep = log.clone();
-            tokio::spawn(async move {
-                while let Ok(Some(line)) = lines.next_line().await {
-                    let mut log = keep.lock().unwrap();
-                    if log.len() >= 400 {
-                        log.drain(..200);
-                    }
-                    log.push(line);
-                }
-            });
-            return Node {
-                name,
-                child,
-                pid,
-                base: format!("http://127.0.0.1:{port}"),
-                log,
-            };
-        }
-        panic!("node {name} did not start");
-    }
-
-    /// SIGKILL: the process and its database sessions vanish without a goodbye.
-    async fn kill(&mut self) {
-        let pid = nix::unistd::Pid::from_raw(self.child.id().expect("still running") as i32);
-        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
-        let status = tokio::time::timeout(Duration::from_secs(10), self.child.wait())
-            .await
-            .expect("dies at once")
-            .unwrap();
-        assert!(!status.success(), "{status}");
-    }
-
-    /// The local ports of this process's connections to PostgreSQL (port 5432), from /proc:
-    /// `pg_stat_activity.client_port` names one of them for each of its sessions.
-    fn database_ports(&self) -> HashSet<i32> {
-        let mut inodes = HashSet::new();
-        if let Ok(fds) = std::fs::read_dir(format!("/proc/{}/fd", self.pid)) {
-            for fd in fds.flatten() {
-                if let Ok(target) = std::fs::read_link(fd.path()) {
-                    let target = target.to_string_lossy().into_owned();
-                    if let Some(inode) = target
-                        .strip_prefix("socket:[")
-                        .and_then(|t| t.strip_suffix(']'))
-                    {
-                        inodes.insert(inode.to_string());
-                    }
-                }
-            }
-        }
-        let mut ports = HashSet::new();
-        for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-            let Ok(text) = std::fs::read_to_string(table) else {
-                continue;
-            };
-            for line in text.lines().skip(1) {
-                let fields: Vec<&str> = line.split_whitespace().collect();
-                if fields.len() < 10 || !inodes.contains(fields[9]) {
-                    continue;
-                }
-                let port = |address: &str| {
-                    address
-                        .rsplit_once(':')
-                        .and_then(|(_, p)| i32::from_str_radix(p, 16).ok())
-                };
-                if port(fields[2]) == Some(5432)
-                    && let Some(local) = port(fields[1])
+/// The local ports of this process's connections to PostgreSQL (port 5432), from /proc:
+/// `pg_stat_activity.client_port` names one of them for each of its sessions.
+fn database_ports(node: &Server) -> HashSet<i32> {
+    let mut inodes = HashSet::new();
+    if let Ok(fds) = std::fs::read_dir(format!("/proc/{}/fd", node.pid)) {
+        for fd in fds.flatten() {
+            if let Ok(target) = std::fs::read_link(fd.path()) {
+                let target = target.to_string_lossy().into_owned();
+                if let Some(inode) = target
+                    .strip_prefix("socket:[")
+                    .and_then(|t| t.strip_suffix(']'))
                 {
-                    ports.insert(local);
+                    inodes.insert(inode.to_string());
                 }
             }
         }
-        ports
     }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("--- last lines of node {} ({}) ---", self.name, self.base);
-            for line in self.log.lock().unwrap().iter().rev().take(30).rev() {
-                eprintln!("  {line}");
+    let mut ports = HashSet::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.len() < 10 || !inodes.contains(fields[9]) {
+                continue;
+            }
+            let port = |address: &str| {
+                address
+                    .rsplit_once(':')
+                    .and_then(|(_, p)| i32::from_str_radix(p, 16).ok())
+            };
+            if port(fields[2]) == Some(5432)
+                && let Some(local) = port(fields[1])
+            {
+                ports.insert(local);
             }
         }
-        // SIGKILL unless it has already been reaped (then the pid may belong to someone else).
-        let _ = self.child.start_kill();
     }
+    ports
 }
 
 /// The projection runner's advisory lock key (projections/src/runner.rs).
@@ -194,7 +81,7 @@ fn lock_key(projection: &str) -> i64 {
 /// holders, is held by anything else, or is not held at all.
 async fn lock_holders(
     db: &TestDatabase,
-    nodes: &[&Node],
+    nodes: &[&Server],
 ) -> Result<HashMap<String, usize>, String> {
     // A bigint advisory key shows as classid (high half) and objid (low half).
     let rows: Vec<(i64, i64, i32)> = sqlx::query_as(
@@ -206,7 +93,7 @@ async fn lock_holders(
     .fetch_all(db.store.pool())
     .await
     .unwrap();
-    let ports: Vec<HashSet<i32>> = nodes.iter().map(|n| n.database_ports()).collect();
+    let ports: Vec<HashSet<i32>> = nodes.iter().map(|n| database_ports(n)).collect();
     let mut holders: HashMap<String, usize> = HashMap::new();
     for projection in sigil_projections::all() {
         let key = lock_key(projection.name());
@@ -335,7 +222,7 @@ async fn cluster<const N: usize>(
     db: &TestDatabase,
     dir: &Path,
     names: [&'static str; N],
-) -> [Node; N] {
+) -> [Server; N] {
     let key_file = dir.join("master.key");
     // One key for all nodes, made before any of them starts.
     MasterKey::load_or_create(&key_file).unwrap();
@@ -356,7 +243,7 @@ async fn cluster<const N: usize>(
         .unwrap();
     register(&commands, "user-alice", "alice").await;
     let nodes =
-        futures::future::join_all(names.map(|name| Node::start(name, dir, &db.url, &key_file)))
+        futures::future::join_all(names.map(|name| Server::start(name, dir, &db.url, &key_file)))
             .await;
     nodes.try_into().unwrap_or_else(|_| unreachable!())
 }
@@ -493,7 +380,7 @@ async fn three_nodes_on_one_database_act_as_one_provider() {
     );
     assert_eq!(usernames(&db).await, ["alice"]);
     let holders = {
-        let all: Vec<&Node> = nodes.iter().collect();
+        let all: Vec<&Server> = nodes.iter().collect();
         lock_holders(&db, &all).await.unwrap()
     };
     let leader = holders["users"];
@@ -502,9 +389,9 @@ async fn three_nodes_on_one_database_act_as_one_provider() {
         "projection leaders: {:?}; killing node {}",
         holders
             .iter()
-            .map(|(p, &i)| (p.as_str(), nodes[i].name))
+            .map(|(p, &i)| (p.as_str(), nodes[i].label))
             .collect::<Vec<_>>(),
-        nodes[leader].name
+        nodes[leader].label
     );
     nodes[leader].kill().await;
     let killed_at = Instant::now();
@@ -519,7 +406,7 @@ async fn three_nodes_on_one_database_act_as_one_provider() {
         "no node took over the users read model within 15 s of the leader's death"
     );
     let takeover = killed_at.elapsed();
-    let alive: Vec<&Node> = survivors.iter().map(|&i| &nodes[i]).collect();
+    let alive: Vec<&Server> = survivors.iter().map(|&i| &nodes[i]).collect();
     let deadline = Instant::now() + Duration::from_secs(10);
     while let Err(e) = lock_holders(&db, &alive).await {
         assert!(
