@@ -12,6 +12,7 @@ use sigil_domain::{
     ApplicationChanges, ApplicationCommand, ApplicationType, NewApplication, SigningAlgorithm,
 };
 use sigil_eventstore::sqlx;
+use sigil_tests::flow::{browser, hidden, param};
 use sigil_tests::{TestDatabase, TestServer, create_confidential, create_spa, ctx, register_user};
 
 const CALLBACK: &str = "https://app.example.com/callback";
@@ -19,38 +20,11 @@ const SIGNED_OUT: &str = "https://app.example.com/signed-out";
 const ORIGIN: &str = "https://app.example.com";
 const PASSWORD: &str = "correct horse battery";
 
-/// A browser: keeps cookies, does not follow redirects (the test reads each one).
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(Policy::none())
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
-}
-
-fn hidden(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} in {html}"))
-        + marker.len();
-    html[start..start + html[start..].find('"').unwrap()].to_string()
-}
-
 fn location(response: &reqwest::Response) -> Option<String> {
     response
         .headers()
         .get("location")
         .map(|v| v.to_str().unwrap().to_string())
-}
-
-fn param(url: &str, name: &str) -> Option<String> {
-    url::Url::parse(url)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
 }
 
 /// The value a `Set-Cookie` header of `response` gives `name`, if any.

@@ -3,8 +3,6 @@
 //! "browser", exchanges the code and verifies the ID token, for each application type and
 //! signing algorithm; and every refusal the flow must make. SQLite and PostgreSQL.
 
-use std::time::Duration;
-
 use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata,
     CoreUserInfoClaims,
@@ -19,6 +17,7 @@ use sigil_domain::{
     ApplicationChanges, ApplicationCommand, ApplicationType, NewApplication, SigningAlgorithm,
 };
 use sigil_eventstore::sqlx;
+use sigil_tests::flow::{browser, hidden};
 use sigil_tests::{TestDatabase, TestServer, create_confidential, ctx, register_user};
 
 const CALLBACK: &str = "https://app.example.com/callback";
@@ -30,25 +29,6 @@ fn http() -> reqwest::Client {
         .redirect(Policy::none())
         .build()
         .unwrap()
-}
-
-/// A browser: keeps cookies, does not follow redirects (the test reads each one).
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(Policy::none())
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
-}
-
-fn hidden(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} in {html}"))
-        + marker.len();
-    html[start..start + html[start..].find('"').unwrap()].to_string()
 }
 
 fn location(response: &reqwest::Response) -> url::Url {
