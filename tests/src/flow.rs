@@ -56,8 +56,34 @@ pub async fn authorize(
     scope: &str,
     challenge: Option<&str>,
     extra: &[(&str, &str)],
-    (username, password): (&str, &str),
+    credentials: (&str, &str),
 ) -> String {
+    let response = sign_in(
+        base,
+        browser,
+        client_id,
+        scope,
+        challenge,
+        extra,
+        credentials,
+    )
+    .await;
+    let location = response.headers()["location"].to_str().unwrap().to_string();
+    param(&location, "code").unwrap_or_else(|| panic!("no code in {location}"))
+}
+
+/// Runs the browser through /oidc/auth and, if the sign-in page is shown, submits it; returns
+/// the last response (a redirect to the client, or a page), for tests that read its status,
+/// headers or cookies.
+pub async fn sign_in(
+    base: &str,
+    browser: &reqwest::Client,
+    client_id: &str,
+    scope: &str,
+    challenge: Option<&str>,
+    extra: &[(&str, &str)],
+    (username, password): (&str, &str),
+) -> reqwest::Response {
     let mut url = url::Url::parse(&format!("{base}/oidc/auth")).unwrap();
     url.query_pairs_mut()
         .append_pair("client_id", client_id)
@@ -88,8 +114,7 @@ pub async fn authorize(
             .await
             .unwrap();
     }
-    let location = response.headers()["location"].to_str().unwrap().to_string();
-    param(&location, "code").unwrap_or_else(|| panic!("no code in {location}"))
+    response
 }
 
 /// POSTs a token request; `basic` authenticates a confidential client.

@@ -5,7 +5,7 @@
 use reqwest::StatusCode;
 use sigil_domain::ApplicationType;
 use sigil_eventstore::sqlx;
-use sigil_tests::flow::{CALLBACK, browser, hidden, pkce};
+use sigil_tests::flow::{CALLBACK, browser, pkce, sign_in};
 use sigil_tests::{TestDatabase, TestServer, create_confidential, create_spa, register_user};
 
 const PASSWORD: &str = "correct horse battery";
@@ -20,34 +20,17 @@ async fn count(db: &TestDatabase, event_type: &str) -> i64 {
 
 /// Opens the sign-in page for the SPA and submits `identifier` / `password`.
 async fn try_sign_in(server: &TestServer, identifier: &str, password: &str) -> reqwest::Response {
-    let b = browser();
     let (_, challenge) = pkce();
-    let mut url = url::Url::parse(&server.url("/oidc/auth")).unwrap();
-    url.query_pairs_mut()
-        .append_pair("client_id", "spa")
-        .append_pair("redirect_uri", CALLBACK)
-        .append_pair("response_type", "code")
-        .append_pair("scope", "openid")
-        .append_pair("code_challenge", &challenge)
-        .append_pair("code_challenge_method", "S256");
-    let html = b
-        .get(url.as_str())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    b.post(server.url("/oidc/interaction/sign-in"))
-        .form(&[
-            ("interaction", hidden(&html, "interaction")),
-            ("csrf", hidden(&html, "csrf")),
-            ("identifier", identifier.to_string()),
-            ("password", password.to_string()),
-        ])
-        .send()
-        .await
-        .unwrap()
+    sign_in(
+        &server.base,
+        &browser(),
+        "spa",
+        "openid",
+        Some(&challenge),
+        &[],
+        (identifier, password),
+    )
+    .await
 }
 
 #[tokio::test]

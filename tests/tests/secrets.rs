@@ -6,7 +6,7 @@
 use sigil_domain::ApplicationType;
 use sigil_eventstore::sqlx::{self, Row};
 use sigil_eventstore::{Backend, EventStore};
-use sigil_tests::flow::{CALLBACK, hidden, pkce, token};
+use sigil_tests::flow::{CALLBACK, browser, pkce, sign_in, token};
 use sigil_tests::{TestDatabase, TestServer, create_confidential, create_spa, register_user};
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -72,41 +72,18 @@ async fn no_secret_is_stored_in_clear_anywhere() {
             body["access_token"].as_str().unwrap().to_string(),
         ));
 
-        // Sign in by hand, to see the session cookie and the code.
-        let browser = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .cookie_store(true)
-            .build()
-            .unwrap();
+        // Sign in through the browser, keeping the last response to see the cookie and code.
         let (verifier, challenge) = pkce();
-        let mut url = url::Url::parse(&server.url("/oidc/auth")).unwrap();
-        url.query_pairs_mut()
-            .append_pair("client_id", "spa")
-            .append_pair("redirect_uri", CALLBACK)
-            .append_pair("response_type", "code")
-            .append_pair("scope", "openid offline_access")
-            .append_pair("prompt", "consent")
-            .append_pair("code_challenge", &challenge)
-            .append_pair("code_challenge_method", "S256");
-        let html = browser
-            .get(url.as_str())
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let response = browser
-            .post(server.url("/oidc/interaction/sign-in"))
-            .form(&[
-                ("interaction", hidden(&html, "interaction")),
-                ("csrf", hidden(&html, "csrf")),
-                ("identifier", "alice".to_string()),
-                ("password", PASSWORD.to_string()),
-            ])
-            .send()
-            .await
-            .unwrap();
+        let response = sign_in(
+            &server.base,
+            &browser(),
+            "spa",
+            "openid offline_access",
+            Some(&challenge),
+            &[("prompt", "consent")],
+            ("alice", PASSWORD),
+        )
+        .await;
         let cookie = response
             .headers()
             .get_all("set-cookie")
