@@ -58,6 +58,30 @@ pub enum Command {
     /// ID-token signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Administration of Sigil itself.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// The management API's GraphQL schema.
+    #[command(subcommand)]
+    Graphql(GraphqlCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdminCommand {
+    /// Make sure a machine-to-machine application with the management role exists and print
+    /// {"client_id","client_secret","token_endpoint","resource","scope"}. Each call gives it
+    /// a new secret (the previous one stops working).
+    Bootstrap {
+        /// The URL people reach; the token endpoint printed is under it.
+        #[arg(long, env = "SIGIL_PUBLIC_URL", default_value = "http://127.0.0.1:3000", value_parser = crate::config::parse_public_url)]
+        public_url: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum GraphqlCommand {
+    /// Print the schema in SDL (docs/schema.graphql is this output).
+    Schema,
 }
 
 #[derive(Subcommand, Debug)]
@@ -212,6 +236,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+        Command::Admin(AdminCommand::Bootstrap { public_url }) => {
+            let store = open(&cli.store).await?;
+            let issuer = format!("{public_url}/oidc");
+            let printed = crate::bootstrap::bootstrap(&Commands::new(&store), &issuer).await?;
+            println!("{}", serde_json::to_string(&printed)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Graphql(GraphqlCommand::Schema) => {
+            print!("{}", crate::graphql::sdl());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Apps(AppsCommand::Create(args)) => {
             let store = open(&cli.store).await?;
             let created = create_app(&Commands::new(&store), args).await?;
@@ -258,7 +293,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             // is opened (and migrated).
             passwords::check_policy(&password)?;
             let store = open(&cli.store).await?;
-            let id = new_id();
+            let id = tokens::new_id();
             let new = NewUser {
                 username: Some(username),
                 primary_email: email,
@@ -279,21 +314,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// 21 random characters from [a-z0-9] (about 108 bits), the shape of Logto's ids, so ids
-/// copied between the two look alike.
-fn new_id() -> String {
-    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-    (0..21)
-        .map(|_| char::from(ALPHABET[rand::random_range(0..ALPHABET.len())]))
-        .collect()
-}
-
 /// Registers an application; returns what to print. Confidential types get a new secret,
 /// of which only the digest goes into the log.
 async fn create_app(commands: &Commands, args: CreateApp) -> anyhow::Result<serde_json::Value> {
     let app_type = ApplicationType::from(args.app_type);
     let secret = app_type.is_confidential().then(tokens::new_token);
-    let client_id = new_id();
+    let client_id = tokens::new_id();
     let new = NewApplication {
         name: args.name,
         description: args.description,

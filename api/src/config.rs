@@ -102,7 +102,7 @@ impl ServeArgs {
 
 /// An absolute http(s) URL without query or fragment; a trailing slash is dropped so that
 /// `{public_url}/oidc` has exactly one.
-fn parse_public_url(value: &str) -> Result<String, String> {
+pub fn parse_public_url(value: &str) -> Result<String, String> {
     let url = url::Url::parse(value).map_err(|e| format!("not a URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err("the public URL must be http or https".into());

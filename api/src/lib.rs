@@ -2,10 +2,12 @@
 //! parses and authenticates requests, hands commands to the pure domain with the time and
 //! the caller's identity, maps errors to the wire in one place, and serves read models.
 
+pub mod bootstrap;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod fuzzing;
+pub mod graphql;
 pub mod http;
 pub mod keys;
 pub mod master_key;

@@ -73,7 +73,7 @@ pub async fn register(
     if let Some(password) = password {
         new.password_hash = Some(passwords::hash_blocking(password).await?);
     }
-    run(commands, id, UserCommand::Create(new), context).await
+    execute(commands, id, UserCommand::Create(new), context).await
 }
 
 /// Changes a user's username, email or name; a changed identifier moves (the old one is free
@@ -84,7 +84,7 @@ pub async fn update(
     changes: UserChanges,
     context: &CommandContext,
 ) -> Result<(), UserCommandError> {
-    run(commands, id, UserCommand::Update(changes), context).await
+    execute(commands, id, UserCommand::Update(changes), context).await
 }
 
 /// Deletes a user and frees its identifiers for others.
@@ -93,7 +93,7 @@ pub async fn delete(
     id: &str,
     context: &CommandContext,
 ) -> Result<(), UserCommandError> {
-    run(commands, id, UserCommand::Delete, context).await
+    execute(commands, id, UserCommand::Delete, context).await
 }
 
 /// The id of the user holding a username, or (when `identifier` contains `@`) a primary
@@ -110,7 +110,25 @@ pub async fn find_by_identifier(
         .await
 }
 
-async fn run(
+/// Sets a new password, checked against the policy and hashed off the runtime.
+pub async fn set_password(
+    commands: &Commands,
+    id: &str,
+    password: &str,
+    context: &CommandContext,
+) -> Result<(), UserCommandError> {
+    let password_hash = passwords::hash_blocking(password).await?;
+    execute(
+        commands,
+        id,
+        UserCommand::SetPassword { password_hash },
+        context,
+    )
+    .await
+}
+
+/// Runs any user command, keeping `user_identifiers` in step with it.
+pub async fn execute(
     commands: &Commands,
     id: &str,
     command: UserCommand,
@@ -188,7 +206,9 @@ async fn index(
             }
             UserEvent::UserPasswordChanged { .. }
             | UserEvent::UserSuspended
-            | UserEvent::UserReinstated => {}
+            | UserEvent::UserReinstated
+            | UserEvent::UserRolesAssigned { .. }
+            | UserEvent::UserRolesRemoved { .. } => {}
         }
     }
     Ok(())

@@ -220,3 +220,46 @@ async fn keys_rotate_activates_a_new_key_and_keeps_the_old_one_published() {
         assert!(!later.jwks().to_string().contains(&old_kid));
     }
 }
+
+#[tokio::test]
+async fn admin_bootstrap_prints_the_contract_object_and_rotates_on_a_second_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = || async {
+        let output = sigil(dir.path())
+            .args(["admin", "bootstrap"])
+            .env("SIGIL_PUBLIC_URL", "https://id.example.com")
+            .output()
+            .await
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        let printed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        printed
+    };
+    let first = run().await;
+    let second = run().await;
+    for printed in [&first, &second] {
+        assert_eq!(printed["client_id"], "sigil-admin");
+        assert_eq!(
+            printed["token_endpoint"],
+            "https://id.example.com/oidc/token"
+        );
+        assert_eq!(printed["resource"], "urn:sigil:management");
+        assert_eq!(printed["scope"], "all");
+        assert!(printed["client_secret"].as_str().unwrap().len() >= 32);
+    }
+    assert_ne!(first["client_secret"], second["client_secret"], "rotated");
+}
+
+#[test]
+fn docs_schema_graphql_is_the_current_schema() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/schema.graphql");
+    let current = sigil_api::graphql::sdl();
+    if std::env::var_os("SIGIL_UPDATE_SCHEMA").is_some() {
+        std::fs::write(&path, &current).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == current,
+        "docs/schema.graphql is stale: run `cargo run -q -- graphql schema > docs/schema.graphql`"
+    );
+}

@@ -32,6 +32,13 @@ pub struct IssueAccessToken {
     /// The user the token acts for; `None` for a client acting for itself.
     pub subject: Option<String>,
     pub scope: Vec<String>,
+    /// The resource indicator (RFC 8707) a JWT access token (RFC 9068) is for; `None` for an
+    /// opaque token good at userinfo.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+    /// The organization an organization token is for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization_id: Option<String>,
     /// Lowercase hex SHA-256 of the token.
     pub token_digest: String,
     /// Unix seconds.
@@ -177,6 +184,8 @@ mod tests {
             client_id: "m2m".into(),
             subject: None,
             scope: vec![],
+            audience: None,
+            organization_id: None,
             token_digest: "a".repeat(64),
             issued_at: 100,
             expires_at: 3700,

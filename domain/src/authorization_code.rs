@@ -31,6 +31,10 @@ pub struct IssueCode {
     /// refresh token (OIDC Core §11).
     #[serde(default)]
     pub prompt_consent: bool,
+    /// The resource indicators (RFC 8707) the request named: what the code's tokens may be
+    /// for. `scope` holds only what the user was found to hold for them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -220,6 +224,7 @@ mod tests {
             expires_at: 160,
             code_digest: "c".repeat(64),
             prompt_consent: false,
+            resources: vec![],
         }
     }
 

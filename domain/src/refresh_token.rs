@@ -24,6 +24,9 @@ pub struct StartFamily {
     pub expires_at: i64,
     pub auth_time: i64,
     pub access_token_id: String,
+    /// The resource indicators (RFC 8707) of the grant; a refresh may ask for any of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<String>,
 }
 
 /// The application's refresh-token settings, as they stand when the token is used.
@@ -341,6 +344,7 @@ mod tests {
             expires_at: 14 * DAY,
             auth_time: 0,
             access_token_id: "at0".into(),
+            resources: vec![],
         }
     }
 

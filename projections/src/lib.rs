@@ -4,9 +4,11 @@
 //! audit and analytics; never a security decision (that is the aggregates' job).
 
 mod error;
+mod organizations;
 mod read_models;
 mod runner;
 
 pub use error::ProjectionError;
+pub use organizations::OrganizationsView;
 pub use read_models::{ApplicationsView, UsersView, all};
 pub use runner::{Projection, ProjectionRunner, ProjectionTx};

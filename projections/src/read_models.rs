@@ -16,10 +16,11 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(ApplicationsView),
         Arc::new(UsersView),
         Arc::new(CorsOriginsView),
+        Arc::new(crate::organizations::OrganizationsView),
     ]
 }
 
-fn decode<T: serde::de::DeserializeOwned>(
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(
     projection: &'static str,
     event: &StoredEvent,
 ) -> Result<T, ProjectionError> {
@@ -32,7 +33,7 @@ fn decode<T: serde::de::DeserializeOwned>(
 }
 
 /// `""` is how an update removes an optional text field.
-fn text(value: Option<String>) -> Option<String> {
+pub(crate) fn text(value: Option<String>) -> Option<String> {
     value.filter(|v| !v.is_empty())
 }
 
@@ -102,7 +103,11 @@ impl Projection for ApplicationsView {
                 }
                 touch(tx, "rm_applications", event).await?;
             }
-            ApplicationEvent::ClientSecretRotated { .. } => {
+            ApplicationEvent::ClientSecretRotated { .. }
+            | ApplicationEvent::ApplicationRolesAssigned { .. }
+            | ApplicationEvent::ApplicationRolesRemoved { .. }
+            | ApplicationEvent::ApplicationConsentScopesSet { .. }
+            | ApplicationEvent::ApplicationBrandingSet { .. } => {
                 touch(tx, "rm_applications", event).await?;
             }
             ApplicationEvent::ApplicationDeleted => {
@@ -184,7 +189,9 @@ impl Projection for UsersView {
                     .await?;
                 touch(tx, "rm_users", event).await?;
             }
-            UserEvent::UserPasswordChanged { .. } => touch(tx, "rm_users", event).await?,
+            UserEvent::UserPasswordChanged { .. }
+            | UserEvent::UserRolesAssigned { .. }
+            | UserEvent::UserRolesRemoved { .. } => touch(tx, "rm_users", event).await?,
             UserEvent::UserDeleted => {
                 sqlx::query("DELETE FROM rm_users WHERE id = $1")
                     .bind(id)
@@ -197,7 +204,7 @@ impl Projection for UsersView {
 }
 
 /// Records that an event changed the row (its time and position).
-async fn touch(
+pub(crate) async fn touch(
     tx: &mut AnyConnection,
     table: &str,
     event: &StoredEvent,
@@ -283,7 +290,11 @@ impl Projection for CorsOriginsView {
                 }
             }
             ApplicationEvent::ApplicationDeleted => Self::remove(tx, id).await?,
-            ApplicationEvent::ClientSecretRotated { .. } => {}
+            ApplicationEvent::ClientSecretRotated { .. }
+            | ApplicationEvent::ApplicationRolesAssigned { .. }
+            | ApplicationEvent::ApplicationRolesRemoved { .. }
+            | ApplicationEvent::ApplicationConsentScopesSet { .. }
+            | ApplicationEvent::ApplicationBrandingSet { .. } => {}
         }
         Ok(())
     }

@@ -13,6 +13,7 @@ use openidconnect::{
 };
 use reqwest::redirect::Policy;
 use serde_json::Value;
+use sigil_domain::application::ConsentScopes;
 use sigil_domain::{
     ApplicationChanges, ApplicationCommand, ApplicationType, NewApplication, SigningAlgorithm,
 };
@@ -369,6 +370,19 @@ async fn third_party_apps_ask_consent_once_and_cancel_is_access_denied() {
     for db in TestDatabase::all().await {
         let server = setup(&db).await;
         create_app(&server, "partner", ApplicationType::Spa, true, CALLBACK).await;
+        // A third-party app asks for nothing beyond `openid` until allowed to.
+        server
+            .commands
+            .application(
+                "partner",
+                ApplicationCommand::SetConsentScopes(ConsentScopes {
+                    user_scopes: vec!["email".into(), "profile".into()],
+                    ..ConsentScopes::default()
+                }),
+                &ctx(),
+            )
+            .await
+            .unwrap();
         let rp = rp(&server, "partner", None, CALLBACK).await;
         let browser = browser();
 

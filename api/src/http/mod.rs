@@ -34,7 +34,8 @@ pub fn router(state: Arc<AppState>, request_timeout: Duration) -> Router {
             get(oidc::discovery::metadata),
         )
         .fallback(pages::not_found)
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(crate::graphql::router(state))
         .layer(middleware::from_fn(telemetry::track_http))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,

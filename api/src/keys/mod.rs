@@ -12,6 +12,7 @@ pub mod generate;
 pub mod jwt;
 pub mod keyring;
 pub mod seal;
+pub mod verify;
 
 pub use generate::{GeneratedKey, generate};
 pub use jwt::{Signer, encode};

@@ -16,6 +16,8 @@ pub struct AccessTokenRow {
     pub issued_at: i64,
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
+    pub audience: Option<String>,
+    pub organization_id: Option<String>,
 }
 
 impl AccessTokenRow {
@@ -38,7 +40,8 @@ pub async fn index(
             AccessTokenEvent::AccessTokenIssued(issue) => {
                 sqlx::query(
                     "INSERT INTO access_tokens (token_digest, token_id, grant_type, client_id, subject, \
-                     scope, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                     scope, issued_at, expires_at, audience, organization_id) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 )
                 .bind(&issue.token_digest)
                 .bind(&token_id)
@@ -48,6 +51,8 @@ pub async fn index(
                 .bind(issue.scope.join(" "))
                 .bind(issue.issued_at)
                 .bind(issue.expires_at)
+                .bind(&issue.audience)
+                .bind(&issue.organization_id)
                 .execute(&mut *conn)
                 .await?;
             }
@@ -68,8 +73,8 @@ pub async fn find(
     token_digest: &str,
 ) -> Result<Option<AccessTokenRow>, sqlx::Error> {
     let row = sqlx::query(
-        "SELECT token_id, grant_type, client_id, subject, scope, issued_at, expires_at, revoked_at \
-         FROM access_tokens WHERE token_digest = $1",
+        "SELECT token_id, grant_type, client_id, subject, scope, issued_at, expires_at, revoked_at, \
+         audience, organization_id FROM access_tokens WHERE token_digest = $1",
     )
     .bind(token_digest)
     .fetch_optional(pool)
@@ -84,6 +89,8 @@ pub async fn find(
             issued_at: r.try_get("issued_at")?,
             expires_at: r.try_get("expires_at")?,
             revoked_at: r.try_get("revoked_at")?,
+            audience: r.try_get("audience")?,
+            organization_id: r.try_get("organization_id")?,
         })
     })
     .transpose()

@@ -19,9 +19,7 @@ use std::sync::Arc;
 use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::jwk::Jwk;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use jsonwebtoken::{Algorithm, Validation};
 use serde::Deserialize;
 use serde_json::Value;
 use sigil_domain::Application;
@@ -36,6 +34,7 @@ use super::sessions::{self, ActiveSession, SESSION_COOKIE};
 use super::tokens::{digest, new_token};
 use crate::commands::CommandError;
 use crate::http::pages::{error_page, html};
+use crate::keys::verify::{VerifyError, verify_own};
 use crate::state::AppState;
 
 /// Where the confirmation form posts: this endpoint.
@@ -427,68 +426,28 @@ enum Audience {
 /// recently retired keys count) and issued by `issuer`. Expiry is deliberately not checked
 /// (§2); nor is the audience, which the caller matches against `client_id`.
 pub fn verify_hint(token: &str, jwks: &Value, issuer: &str) -> Result<Hint, HintError> {
-    let header =
-        jsonwebtoken::decode_header(token).map_err(|e| HintError::Malformed(e.to_string()))?;
-    // Only what Sigil signs with: a token claiming `none` or an HMAC algorithm (keyed with
-    // our public key, the confusion RFC 8725 §3.1 warns of) never reaches a key.
-    if !matches!(
-        header.alg,
-        Algorithm::ES384 | Algorithm::EdDSA | Algorithm::RS256
-    ) {
-        return Err(HintError::Signature);
-    }
-    let alg_name = serde_json::to_value(header.alg).ok();
-    let candidates = jwks["keys"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|jwk| match &header.kid {
-            Some(kid) => jwk["kid"].as_str() == Some(kid.as_str()),
-            None => true,
-        })
-        .filter(|jwk| {
-            jwk.get("alg")
-                .is_none_or(|alg| Some(alg) == alg_name.as_ref())
-        })
-        .filter_map(|jwk| serde_json::from_value::<Jwk>(jwk.clone()).ok())
-        .filter_map(|jwk| DecodingKey::from_jwk(&jwk).ok());
-
-    let mut validation = Validation::new(header.alg);
+    let mut validation = Validation::new(Algorithm::ES384);
     validation.validate_exp = false;
     validation.validate_nbf = false;
     validation.validate_aud = false;
     // The claims are required by `HintClaims` itself; `exp` is not needed at all.
     validation.required_spec_claims.clear();
-    for key in candidates {
-        match jsonwebtoken::decode::<HintClaims>(token, &key, &validation) {
-            Ok(data) => {
-                let claims = data.claims;
-                if claims.iss != issuer {
-                    return Err(HintError::Issuer(claims.iss));
-                }
-                let audiences = match claims.aud {
-                    Audience::One(aud) => vec![aud],
-                    Audience::Many(auds) => auds,
-                };
-                return Ok(Hint {
-                    subject: claims.sub,
-                    audiences,
-                    authorized_party: claims.azp,
-                });
-            }
-            Err(e) => match e.kind() {
-                // Another key might be the one (a kid-less token, or kids reused).
-                ErrorKind::InvalidSignature
-                | ErrorKind::InvalidAlgorithm
-                | ErrorKind::InvalidKeyFormat
-                | ErrorKind::InvalidEcdsaKey
-                | ErrorKind::InvalidRsaKey(_)
-                | ErrorKind::Crypto(_) => continue,
-                _ => return Err(HintError::Malformed(e.to_string())),
-            },
-        }
+    let (_, claims) = verify_own::<HintClaims>(token, jwks, validation).map_err(|e| match e {
+        VerifyError::Signature => HintError::Signature,
+        other => HintError::Malformed(other.to_string()),
+    })?;
+    if claims.iss != issuer {
+        return Err(HintError::Issuer(claims.iss));
     }
-    Err(HintError::Signature)
+    let audiences = match claims.aud {
+        Audience::One(aud) => vec![aud],
+        Audience::Many(auds) => auds,
+    };
+    Ok(Hint {
+        subject: claims.sub,
+        audiences,
+        authorized_party: claims.azp,
+    })
 }
 
 #[cfg(test)]

@@ -19,6 +19,8 @@ pub enum OAuthError {
     UnauthorizedClient(String),
     UnsupportedGrantType(String),
     InvalidScope(String),
+    /// RFC 8707 §2: the `resource` is unknown, malformed, or not part of the grant.
+    InvalidTarget(String),
     /// Too many failed client authentications: wait `retry_after` seconds.
     TooManyRequests {
         retry_after: u64,
@@ -36,6 +38,7 @@ impl OAuthError {
             OAuthError::UnauthorizedClient(_) => "unauthorized_client",
             OAuthError::UnsupportedGrantType(_) => "unsupported_grant_type",
             OAuthError::InvalidScope(_) => "invalid_scope",
+            OAuthError::InvalidTarget(_) => "invalid_target",
             // RFC 6749 has no code for this; OAuth's own word for "come back later".
             OAuthError::TooManyRequests { .. } => "temporarily_unavailable",
             OAuthError::ServerError(_) => "server_error",
@@ -62,7 +65,8 @@ impl OAuthError {
             | OAuthError::InvalidGrant(d)
             | OAuthError::UnauthorizedClient(d)
             | OAuthError::UnsupportedGrantType(d)
-            | OAuthError::InvalidScope(d) => d,
+            | OAuthError::InvalidScope(d)
+            | OAuthError::InvalidTarget(d) => d,
         }
     }
 

@@ -18,10 +18,31 @@ impl OAuthForm {
         self.0.get(name).map(String::as_str)
     }
 
+    /// The `resource` parameters (RFC 8707), in the order sent.
+    pub fn resources(&self) -> Vec<&str> {
+        resources(&self.0)
+    }
+
     pub fn require(&self, name: &str) -> Result<&str, OAuthError> {
         self.get(name)
             .ok_or_else(|| OAuthError::InvalidRequest(format!("the {name} parameter is required")))
     }
+}
+
+/// The `resource` parameters of parsed parameters, in the order sent.
+pub fn resources(params: &HashMap<String, String>) -> Vec<&str> {
+    params
+        .get("resource")
+        .map(|r| r.split(' ').collect())
+        .unwrap_or_default()
+}
+
+/// RFC 8707 §2: a resource indicator is an absolute URI with no fragment. Its only check
+/// before the resource is looked up.
+pub fn valid_resource(indicator: &str) -> bool {
+    indicator.len() <= 2048
+        && url::Url::parse(indicator).is_ok_and(|u| u.fragment().is_none())
+        && !indicator.contains(' ')
 }
 
 /// No OAuth request needs more parameters than this.
@@ -30,7 +51,7 @@ const MAX_PARAMETERS: usize = 64;
 pub const MAX_VALUE_BYTES: usize = 8192;
 
 pub fn parse(body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
-    let mut params = HashMap::new();
+    let mut params: HashMap<String, String> = HashMap::new();
     for (i, (name, value)) in url::form_urlencoded::parse(body).enumerate() {
         if i >= MAX_PARAMETERS {
             return Err(OAuthError::InvalidRequest(format!(
@@ -44,6 +65,15 @@ pub fn parse(body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
             )));
         }
         if value.is_empty() {
+            continue;
+        }
+        // RFC 8707 §2: `resource` may appear more than once. A URI holds no space (it would be
+        // percent-encoded), so the values are kept joined by one; see `resources`.
+        if name == "resource"
+            && let Some(joined) = params.get_mut("resource")
+        {
+            joined.push(' ');
+            joined.push_str(&value);
             continue;
         }
         if params.insert(name.to_string(), value.to_string()).is_some() {

@@ -13,8 +13,14 @@ use crate::keys::keyring::KeyRing;
 /// ID tokens live an hour.
 pub const ID_TOKEN_TTL_SECS: i64 = 3600;
 
-/// The user's claims released by `scope` (OIDC Core §5.4).
-pub fn scoped_claims(user_id: &str, user: &User, scope: &[String]) -> Map<String, Value> {
+/// The user's claims released by `scope` (OIDC Core §5.4); with `organizations`, the ids of
+/// the organizations the user belongs to (as the caller looked them up).
+pub fn scoped_claims(
+    user_id: &str,
+    user: &User,
+    scope: &[String],
+    organizations: Option<&[String]>,
+) -> Map<String, Value> {
     let mut claims = Map::new();
     claims.insert("sub".into(), json!(user_id));
     if scope.iter().any(|s| s == "profile") {
@@ -26,6 +32,11 @@ pub fn scoped_claims(user_id: &str, user: &User, scope: &[String]) -> Map<String
         claims.insert("email".into(), json!(user.primary_email()));
         // Sigil does not verify email addresses yet; say so rather than guess.
         claims.insert("email_verified".into(), json!(false));
+    }
+    if let Some(organizations) = organizations
+        && scope.iter().any(|s| s == "organizations")
+    {
+        claims.insert("organizations".into(), json!(organizations));
     }
     claims
 }
@@ -52,12 +63,13 @@ pub struct IdTokenInput<'a> {
     pub now: i64,
     pub access_token: &'a str,
     pub alg: SigningAlgorithm,
+    pub organizations: Option<&'a [String]>,
 }
 
 /// Signs an ID token with the active key of the application's algorithm.
 pub fn id_token(keys: &KeyRing, input: IdTokenInput<'_>) -> Option<String> {
     let (kid, signer) = keys.signer(input.alg)?;
-    let mut claims = scoped_claims(input.user_id, input.user, input.scope);
+    let mut claims = scoped_claims(input.user_id, input.user, input.scope, input.organizations);
     claims.insert("iss".into(), json!(input.issuer));
     claims.insert("aud".into(), json!(input.client_id));
     claims.insert("iat".into(), json!(input.now));

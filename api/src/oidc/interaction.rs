@@ -116,6 +116,7 @@ mod tests {
                 max_age: None,
                 login_hint: None,
                 ui_locales: None,
+                resources: vec![],
             },
             issued_at: now,
             session_id: None,

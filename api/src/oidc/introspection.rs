@@ -50,5 +50,11 @@ pub async fn introspect(
     if let Some(subject) = row.subject {
         body["sub"] = json!(subject);
     }
+    if let Some(audience) = row.audience {
+        body["aud"] = json!(audience);
+    }
+    if let Some(organization_id) = row.organization_id {
+        body["organization_id"] = json!(organization_id);
+    }
     Ok(Json(body))
 }

@@ -1,11 +1,11 @@
 //! The OpenID Connect and OAuth 2.0 endpoints under `/oidc`, one module per endpoint, as the
 //! RFCs name them. Every endpoint answers errors through [`error::OAuthError`].
 
-mod access_tokens;
+pub(crate) mod access_tokens;
 pub(crate) mod authorize;
 pub(crate) mod client_auth;
 mod codes;
-mod context;
+pub(crate) mod context;
 mod cors;
 pub mod discovery;
 pub(crate) mod end_session;
@@ -14,7 +14,10 @@ pub(crate) mod form;
 pub mod id_token;
 pub mod interaction;
 mod introspection;
+pub mod jwt_access_token;
+pub mod organizations;
 pub mod refresh_tokens;
+pub mod resources;
 mod revocation;
 mod sessions;
 mod token;

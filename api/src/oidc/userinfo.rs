@@ -11,6 +11,7 @@ use sigil_domain::User;
 
 use super::access_tokens;
 use super::id_token::scoped_claims;
+use super::organizations::member_of;
 use super::tokens::digest;
 use crate::state::AppState;
 
@@ -46,7 +47,8 @@ pub async fn userinfo(State(state): State<Arc<AppState>>, headers: HeaderMap) ->
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
     };
-    let Some(row) = row.filter(|r| r.is_active(now)) else {
+    // A JWT access token is for its resource server (its `aud`), not for userinfo.
+    let Some(row) = row.filter(|r| r.is_active(now) && r.audience.is_none()) else {
         return unauthorized(Some("invalid_token"));
     };
     let scope: Vec<String> = row.scope.split(' ').map(str::to_string).collect();
@@ -56,7 +58,19 @@ pub async fn userinfo(State(state): State<Arc<AppState>>, headers: HeaderMap) ->
     };
     match state.commands.load::<User>(&user_id).await {
         Ok((user, _)) if user.is_active() => {
-            Json(Value::Object(scoped_claims(&user_id, &user, &scope))).into_response()
+            let organizations = if scope.iter().any(|s| s == "organizations") {
+                match member_of(state.store.pool(), &user_id).await {
+                    Ok(ids) => Some(ids),
+                    Err(e) => {
+                        tracing::error!(error = %e, "userinfo organizations lookup failed");
+                        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+                    }
+                }
+            } else {
+                None
+            };
+            let claims = scoped_claims(&user_id, &user, &scope, organizations.as_deref());
+            Json(Value::Object(claims)).into_response()
         }
         Ok(_) => unauthorized(Some("invalid_token")),
         Err(e) => {

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::types::{ApplicationType, SigningAlgorithm};
+use super::types::{ApplicationType, Branding, ConsentScopes, SigningAlgorithm};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ApplicationCommand {
@@ -14,6 +14,19 @@ pub enum ApplicationCommand {
         client_secret_digest: String,
     },
     Delete,
+    /// Gives a machine-to-machine application global roles of that kind;
+    /// the api checks that they exist (`AccessControl::unknown_roles`).
+    AssignRoles {
+        role_ids: Vec<String>,
+    },
+    RemoveRoles {
+        role_ids: Vec<String>,
+    },
+    /// Replaces what a third-party application may ask users to consent to.
+    /// The api checks that the scope ids exist in `AccessControl`.
+    SetConsentScopes(ConsentScopes),
+    /// Replaces the branding as a whole.
+    SetBranding(Branding),
 }
 
 /// Registration of a new client (RFC 6749 §2).

@@ -5,7 +5,10 @@ use std::fmt;
 
 use crate::redirect_uri::UriError;
 
-use super::types::{MAX_NAME_CHARS, MAX_REFRESH_TOKEN_REUSE_GRACE_SECONDS, MAX_URIS};
+use super::types::{
+    MAX_BRANDING_URL_CHARS, MAX_DISPLAY_NAME_CHARS, MAX_NAME_CHARS,
+    MAX_REFRESH_TOKEN_REUSE_GRACE_SECONDS, MAX_URIS,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApplicationError {
@@ -45,6 +48,20 @@ pub enum ApplicationError {
         "refresh_token_reuse_grace_seconds must be at most {MAX_REFRESH_TOKEN_REUSE_GRACE_SECONDS}, got {seconds}"
     )]
     InvalidRefreshTokenReuseGrace { seconds: u32 },
+    #[error("only machine-to-machine applications have roles")]
+    RolesNeedMachineToMachine,
+    #[error("only third-party applications ask users for consent")]
+    NotThirdParty,
+    #[error(
+        "{scope:?} is not a user scope; user scopes are openid, profile, email, offline_access and organizations"
+    )]
+    UnknownUserScope { scope: String },
+    #[error("display_name must be at most {MAX_DISPLAY_NAME_CHARS} characters")]
+    DisplayNameTooLong,
+    #[error(
+        "{field} must be an absolute https:// URL (http:// only on localhost or 127.0.0.1) of at most {MAX_BRANDING_URL_CHARS} characters"
+    )]
+    InvalidBrandingUrl { field: BrandingField },
 }
 
 /// Which list of URIs an error is about; displays as the field name.
@@ -61,6 +78,24 @@ impl fmt::Display for UriList {
             Self::RedirectUris => "redirect_uris",
             Self::PostLogoutRedirectUris => "post_logout_redirect_uris",
             Self::CorsAllowedOrigins => "cors_allowed_origins",
+        })
+    }
+}
+
+/// Which branding URL an error is about; displays as the field name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BrandingField {
+    LogoUrl,
+    TermsOfUseUrl,
+    PrivacyPolicyUrl,
+}
+
+impl fmt::Display for BrandingField {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::LogoUrl => "logo_url",
+            Self::TermsOfUseUrl => "terms_of_use_url",
+            Self::PrivacyPolicyUrl => "privacy_policy_url",
         })
     }
 }

@@ -5,7 +5,7 @@ use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 
 use super::command::ApplicationChanges;
-use super::types::{ApplicationType, SigningAlgorithm};
+use super::types::{ApplicationType, Branding, ConsentScopes, SigningAlgorithm};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ApplicationEvent {
@@ -34,6 +34,22 @@ pub enum ApplicationEvent {
         client_secret_digest: String,
     },
     ApplicationDeleted,
+    /// Only the roles the application did not hold yet; sorted.
+    ApplicationRolesAssigned {
+        role_ids: Vec<String>,
+    },
+    /// Only the roles the application held; sorted.
+    ApplicationRolesRemoved {
+        role_ids: Vec<String>,
+    },
+    /// The whole new set, normalised (sorted, `openid` always included).
+    ApplicationConsentScopesSet {
+        consent_scopes: ConsentScopes,
+    },
+    /// The whole new branding, normalised.
+    ApplicationBrandingSet {
+        branding: Branding,
+    },
 }
 
 impl DomainEvent for ApplicationEvent {
@@ -43,6 +59,10 @@ impl DomainEvent for ApplicationEvent {
             Self::ApplicationUpdated { .. } => "ApplicationUpdated",
             Self::ClientSecretRotated { .. } => "ClientSecretRotated",
             Self::ApplicationDeleted => "ApplicationDeleted",
+            Self::ApplicationRolesAssigned { .. } => "ApplicationRolesAssigned",
+            Self::ApplicationRolesRemoved { .. } => "ApplicationRolesRemoved",
+            Self::ApplicationConsentScopesSet { .. } => "ApplicationConsentScopesSet",
+            Self::ApplicationBrandingSet { .. } => "ApplicationBrandingSet",
         }
         .to_owned()
     }

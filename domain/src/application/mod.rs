@@ -11,19 +11,25 @@ mod types;
 #[cfg(test)]
 mod tests;
 
+use std::collections::BTreeSet;
+use std::sync::LazyLock;
+
 use cqrs_es::Aggregate;
 use cqrs_es::event_sink::EventSink;
 use serde::{Deserialize, Serialize};
 
+use crate::id_set;
 use crate::redirect_uri::redirect_uri_matches;
 
 pub use command::{ApplicationChanges, ApplicationCommand, NewApplication};
-pub use error::{ApplicationError, UriList};
+pub use error::{ApplicationError, BrandingField, UriList};
 pub use event::ApplicationEvent;
 pub use types::{
-    ApplicationType, DEFAULT_ALWAYS_ISSUE_REFRESH_TOKEN, DEFAULT_REFRESH_TOKEN_REUSE_GRACE_SECONDS,
-    DEFAULT_REFRESH_TOKEN_TTL_DAYS, DEFAULT_ROTATE_REFRESH_TOKEN, MAX_NAME_CHARS,
+    ApplicationType, Branding, ConsentScopes, DEFAULT_ALWAYS_ISSUE_REFRESH_TOKEN,
+    DEFAULT_REFRESH_TOKEN_REUSE_GRACE_SECONDS, DEFAULT_REFRESH_TOKEN_TTL_DAYS,
+    DEFAULT_ROTATE_REFRESH_TOKEN, MAX_BRANDING_URL_CHARS, MAX_DISPLAY_NAME_CHARS, MAX_NAME_CHARS,
     MAX_REFRESH_TOKEN_REUSE_GRACE_SECONDS, MAX_URIS, REFRESH_TOKEN_TTL_DAYS, SigningAlgorithm,
+    USER_SCOPES,
 };
 
 /// State of one application. The default value is "never created".
@@ -43,7 +49,21 @@ pub struct Application {
     refresh_token_ttl_days: u32,
     refresh_token_reuse_grace_seconds: u32,
     id_token_signed_response_alg: SigningAlgorithm,
+    /// Global roles (`AccessControl`) of kind `MachineToMachine`.
+    #[serde(default)]
+    role_ids: BTreeSet<String>,
+    /// `None` until an admin sets them; see `consent_scopes()`.
+    #[serde(default)]
+    consent_scopes: Option<ConsentScopes>,
+    #[serde(default)]
+    branding: Branding,
 }
+
+/// The consent scopes of an application that never set any.
+static OPENID_ONLY: LazyLock<ConsentScopes> = LazyLock::new(|| ConsentScopes {
+    user_scopes: vec!["openid".to_owned()],
+    ..ConsentScopes::default()
+});
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 enum Status {
@@ -76,6 +96,20 @@ impl Aggregate for Application {
                 self.active_type()?;
                 Some(ApplicationEvent::ApplicationDeleted)
             }
+            ApplicationCommand::AssignRoles { role_ids } => {
+                self.machine_to_machine()?;
+                let role_ids = id_set::added(role_ids, &self.role_ids);
+                (!role_ids.is_empty())
+                    .then_some(ApplicationEvent::ApplicationRolesAssigned { role_ids })
+            }
+            ApplicationCommand::RemoveRoles { role_ids } => {
+                self.machine_to_machine()?;
+                let role_ids = id_set::removed(role_ids, &self.role_ids);
+                (!role_ids.is_empty())
+                    .then_some(ApplicationEvent::ApplicationRolesRemoved { role_ids })
+            }
+            ApplicationCommand::SetConsentScopes(scopes) => self.set_consent_scopes(scopes)?,
+            ApplicationCommand::SetBranding(branding) => self.set_branding(branding)?,
         };
         if let Some(event) = event {
             sink.write(event, self).await;
@@ -115,6 +149,7 @@ impl Aggregate for Application {
                     refresh_token_ttl_days,
                     refresh_token_reuse_grace_seconds,
                     id_token_signed_response_alg,
+                    ..Self::default()
                 }
             }
             ApplicationEvent::ApplicationUpdated { changes } => self.apply_changes(changes),
@@ -129,6 +164,18 @@ impl Aggregate for Application {
                     ..Self::default()
                 }
             }
+            ApplicationEvent::ApplicationRolesAssigned { role_ids } => {
+                self.role_ids.extend(role_ids)
+            }
+            ApplicationEvent::ApplicationRolesRemoved { role_ids } => {
+                for role_id in &role_ids {
+                    self.role_ids.remove(role_id);
+                }
+            }
+            ApplicationEvent::ApplicationConsentScopesSet { consent_scopes } => {
+                self.consent_scopes = Some(consent_scopes)
+            }
+            ApplicationEvent::ApplicationBrandingSet { branding } => self.branding = branding,
         }
     }
 }
@@ -232,6 +279,40 @@ impl Application {
         Ok(Some(ApplicationEvent::ClientSecretRotated {
             client_secret_digest: digest,
         }))
+    }
+
+    fn set_consent_scopes(
+        &self,
+        scopes: ConsentScopes,
+    ) -> Result<Option<ApplicationEvent>, ApplicationError> {
+        self.active_type()?;
+        // A first-party application is trusted with what it asks for; there
+        // is no consent to limit.
+        if !self.is_third_party {
+            return Err(ApplicationError::NotThirdParty);
+        }
+        let consent_scopes = rules::consent_scopes(scopes)?;
+        Ok((consent_scopes != *self.consent_scopes())
+            .then_some(ApplicationEvent::ApplicationConsentScopesSet { consent_scopes }))
+    }
+
+    fn set_branding(
+        &self,
+        branding: Branding,
+    ) -> Result<Option<ApplicationEvent>, ApplicationError> {
+        self.active_type()?;
+        let branding = rules::branding(branding)?;
+        Ok((branding != self.branding)
+            .then_some(ApplicationEvent::ApplicationBrandingSet { branding }))
+    }
+
+    // Roles grant permissions to a client acting for itself (RFC 6749
+    // §4.4); any other client acts for a user, with the user's roles.
+    fn machine_to_machine(&self) -> Result<(), ApplicationError> {
+        match self.active_type()? {
+            ApplicationType::MachineToMachine => Ok(()),
+            _ => Err(ApplicationError::RolesNeedMachineToMachine),
+        }
     }
 
     fn active_type(&self) -> Result<ApplicationType, ApplicationError> {
@@ -359,6 +440,33 @@ impl Application {
 
     pub fn id_token_signed_response_alg(&self) -> SigningAlgorithm {
         self.id_token_signed_response_alg
+    }
+
+    /// Ids of the global roles the application holds; only machine-to-
+    /// machine applications hold any. They may name roles deleted since,
+    /// which grant nothing (`AccessControl::granted_resource_scopes`).
+    pub fn role_ids(&self) -> &BTreeSet<String> {
+        &self.role_ids
+    }
+
+    /// What a third-party application may ask its users to consent to.
+    ///
+    /// Until an admin sets them, only `openid`: as in Logto, every other
+    /// permission must be enabled explicitly, while `openid` is always
+    /// allowed because it is the sign-in itself (it is added to whatever
+    /// the admin sets). First-party applications are not asked for consent;
+    /// for them this is that same default and means nothing.
+    pub fn consent_scopes(&self) -> &ConsentScopes {
+        self.consent_scopes.as_ref().unwrap_or(&OPENID_ONLY)
+    }
+
+    pub fn branding(&self) -> &Branding {
+        &self.branding
+    }
+
+    /// The name users are shown: the branding display name, else the name.
+    pub fn display_name(&self) -> &str {
+        self.branding.display_name.as_deref().unwrap_or(&self.name)
     }
 
     /// Whether `requested` matches one of the registered redirect URIs.

@@ -1,12 +1,18 @@
 //! Field-level rules for applications, shared by `Create` and `Update`.
 //! Each returns the value to store (normalised) or the reason it was refused.
 
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+
+use url::{Host, Url};
+
 use crate::redirect_uri::{validate_cors_origin, validate_redirect_uri};
 
-use super::error::{ApplicationError, UriList};
+use super::error::{ApplicationError, BrandingField, UriList};
 use super::types::{
-    ApplicationType, MAX_NAME_CHARS, MAX_REFRESH_TOKEN_REUSE_GRACE_SECONDS, MAX_URIS,
-    REFRESH_TOKEN_TTL_DAYS,
+    ApplicationType, Branding, ConsentScopes, MAX_BRANDING_URL_CHARS, MAX_DISPLAY_NAME_CHARS,
+    MAX_NAME_CHARS, MAX_REFRESH_TOKEN_REUSE_GRACE_SECONDS, MAX_URIS, REFRESH_TOKEN_TTL_DAYS,
+    USER_SCOPES,
 };
 
 pub(super) fn name(name: &str) -> Result<String, ApplicationError> {
@@ -114,5 +120,82 @@ pub(super) fn refresh_token_reuse_grace_seconds(seconds: u32) -> Result<(), Appl
         Ok(())
     } else {
         Err(ApplicationError::InvalidRefreshTokenReuseGrace { seconds })
+    }
+}
+
+/// Sorted, without duplicates, and with `openid`: signing in is what a
+/// third-party application is for, so it is always allowed.
+pub(super) fn consent_scopes(scopes: ConsentScopes) -> Result<ConsentScopes, ApplicationError> {
+    if let Some(scope) = scopes
+        .user_scopes
+        .iter()
+        .find(|scope| !USER_SCOPES.contains(&scope.as_str()))
+    {
+        return Err(ApplicationError::UnknownUserScope {
+            scope: scope.clone(),
+        });
+    }
+    let mut user_scopes = sorted(scopes.user_scopes);
+    user_scopes.insert("openid".to_owned());
+    Ok(ConsentScopes {
+        user_scopes: user_scopes.into_iter().collect(),
+        resource_scope_ids: sorted(scopes.resource_scope_ids).into_iter().collect(),
+        organization_scope_ids: sorted(scopes.organization_scope_ids).into_iter().collect(),
+    })
+}
+
+fn sorted(values: Vec<String>) -> BTreeSet<String> {
+    values.into_iter().collect()
+}
+
+pub(super) fn branding(branding: Branding) -> Result<Branding, ApplicationError> {
+    let display_name = branding
+        .display_name
+        .as_deref()
+        .map(str::trim)
+        .filter(|name| !name.is_empty());
+    if display_name.is_some_and(|name| name.chars().count() > MAX_DISPLAY_NAME_CHARS) {
+        return Err(ApplicationError::DisplayNameTooLong);
+    }
+    Ok(Branding {
+        display_name: display_name.map(str::to_owned),
+        logo_url: branding_url(BrandingField::LogoUrl, branding.logo_url)?,
+        terms_of_use_url: branding_url(BrandingField::TermsOfUseUrl, branding.terms_of_use_url)?,
+        privacy_policy_url: branding_url(
+            BrandingField::PrivacyPolicyUrl,
+            branding.privacy_policy_url,
+        )?,
+    })
+}
+
+/// Branding URLs end up in pages users see, as links and images: https
+/// only, so nothing is mixed content or a script, except plain http on the
+/// developer's own machine.
+fn branding_url(
+    field: BrandingField,
+    url: Option<String>,
+) -> Result<Option<String>, ApplicationError> {
+    let Some(url) = url.filter(|url| !url.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let invalid = || ApplicationError::InvalidBrandingUrl { field };
+    // The url crate silently drops tabs, newlines and surrounding spaces,
+    // which would make the stored string differ from what was checked.
+    if url.chars().count() > MAX_BRANDING_URL_CHARS
+        || url.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(invalid());
+    }
+    let parsed = Url::parse(&url).map_err(|_| invalid())?;
+    let allowed = match (parsed.scheme(), parsed.host()) {
+        ("https", Some(_)) => true,
+        ("http", Some(Host::Domain(host))) => host == "localhost",
+        ("http", Some(Host::Ipv4(ip))) => ip == Ipv4Addr::LOCALHOST,
+        _ => false,
+    };
+    if allowed {
+        Ok(Some(url))
+    } else {
+        Err(invalid())
     }
 }

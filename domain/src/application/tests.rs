@@ -681,6 +681,408 @@ fn rotating_refuses_something_that_is_not_a_digest() {
         .then_expect_error(ApplicationError::InvalidClientSecretDigest);
 }
 
+// --- Roles ---
+
+fn strings(values: &[&str]) -> Vec<String> {
+    values.iter().map(|value| value.to_string()).collect()
+}
+
+fn assign_roles(ids: &[&str]) -> ApplicationCommand {
+    ApplicationCommand::AssignRoles {
+        role_ids: strings(ids),
+    }
+}
+
+fn remove_roles(ids: &[&str]) -> ApplicationCommand {
+    ApplicationCommand::RemoveRoles {
+        role_ids: strings(ids),
+    }
+}
+
+fn roles_assigned(ids: &[&str]) -> ApplicationEvent {
+    ApplicationEvent::ApplicationRolesAssigned {
+        role_ids: strings(ids),
+    }
+}
+
+fn roles_removed(ids: &[&str]) -> ApplicationEvent {
+    ApplicationEvent::ApplicationRolesRemoved {
+        role_ids: strings(ids),
+    }
+}
+
+#[test]
+fn assigning_roles_records_only_the_new_ones_sorted() {
+    app()
+        .given(vec![created(machine()), roles_assigned(&["reader"])])
+        .when(assign_roles(&["writer", "reader", "auditor", "writer"]))
+        .then_expect_events(vec![roles_assigned(&["auditor", "writer"])]);
+}
+
+#[test]
+fn assigning_only_held_roles_records_nothing() {
+    app()
+        .given(vec![created(machine()), roles_assigned(&["reader"])])
+        .when(assign_roles(&["reader"]))
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn removing_roles_records_only_the_held_ones() {
+    app()
+        .given(vec![
+            created(machine()),
+            roles_assigned(&["reader", "writer"]),
+        ])
+        .when(remove_roles(&["writer", "auditor", "writer"]))
+        .then_expect_events(vec![roles_removed(&["writer"])]);
+    app()
+        .given(vec![created(machine())])
+        .when(remove_roles(&["writer"]))
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn only_machine_to_machine_applications_have_roles() {
+    let others = [
+        spa(),
+        of_type(ApplicationType::Native, None),
+        of_type(ApplicationType::Traditional, Some(DIGEST)),
+    ];
+    for new in others {
+        for command in [assign_roles(&["reader"]), remove_roles(&["reader"])] {
+            app()
+                .given(vec![created(new.clone())])
+                .when(command)
+                .then_expect_error(ApplicationError::RolesNeedMachineToMachine);
+        }
+    }
+}
+
+#[test]
+fn role_changes_show_in_the_state_and_deletion_clears_them() {
+    let application = replay(vec![
+        created(machine()),
+        roles_assigned(&["auditor", "reader"]),
+        roles_assigned(&["writer"]),
+        roles_removed(&["reader"]),
+    ]);
+    let held: Vec<&str> = application.role_ids().iter().map(String::as_str).collect();
+    assert_eq!(held, ["auditor", "writer"]);
+    let deleted = replay(vec![
+        created(machine()),
+        roles_assigned(&["reader"]),
+        ApplicationEvent::ApplicationDeleted,
+    ]);
+    assert!(deleted.role_ids().is_empty());
+}
+
+// --- Consent scopes ---
+
+fn third_party() -> NewApplication {
+    NewApplication {
+        is_third_party: true,
+        ..spa()
+    }
+}
+
+fn consent(user: &[&str], resource: &[&str], organization: &[&str]) -> ConsentScopes {
+    ConsentScopes {
+        user_scopes: strings(user),
+        resource_scope_ids: strings(resource),
+        organization_scope_ids: strings(organization),
+    }
+}
+
+fn consent_set(scopes: ConsentScopes) -> ApplicationEvent {
+    ApplicationEvent::ApplicationConsentScopesSet {
+        consent_scopes: scopes,
+    }
+}
+
+fn set_consent_on(
+    given: Vec<ApplicationEvent>,
+    scopes: ConsentScopes,
+) -> Result<Vec<ApplicationEvent>, ApplicationError> {
+    app()
+        .given(given)
+        .when(ApplicationCommand::SetConsentScopes(scopes))
+        .inspect_result()
+}
+
+#[test]
+fn consent_scopes_are_recorded_sorted_without_duplicates_and_with_openid() {
+    let scopes = consent(
+        &["profile", "email", "profile"],
+        &["s2", "s1", "s2"],
+        &["o2", "o1", "o1"],
+    );
+    let expected = consent(
+        &["email", "openid", "profile"],
+        &["s1", "s2"],
+        &["o1", "o2"],
+    );
+    assert_eq!(
+        set_consent_on(vec![created(third_party())], scopes),
+        Ok(vec![consent_set(expected)])
+    );
+}
+
+#[test]
+fn only_third_party_applications_have_consent_scopes() {
+    for new in [spa(), machine()] {
+        assert_eq!(
+            set_consent_on(vec![created(new)], consent(&["openid"], &[], &[])),
+            Err(ApplicationError::NotThirdParty)
+        );
+    }
+}
+
+#[test]
+fn user_scopes_are_the_five_sigil_knows() {
+    for scope in USER_SCOPES {
+        let scopes = consent(&[scope], &[], &[]);
+        assert!(set_consent_on(vec![created(third_party())], scopes).is_ok());
+    }
+    for scope in ["phone", "address", "OPENID", "", "read:orders"] {
+        assert_eq!(
+            set_consent_on(
+                vec![created(third_party())],
+                consent(&["profile", scope], &[], &[])
+            ),
+            Err(ApplicationError::UnknownUserScope {
+                scope: scope.into()
+            })
+        );
+    }
+}
+
+#[test]
+fn setting_the_current_consent_scopes_records_nothing() {
+    let given = vec![
+        created(third_party()),
+        consent_set(consent(&["email", "openid"], &["s1"], &[])),
+    ];
+    assert_eq!(
+        set_consent_on(given, consent(&["email"], &["s1", "s1"], &[])),
+        Ok(vec![])
+    );
+    // The default already allows openid and nothing else.
+    for scopes in [consent(&[], &[], &[]), consent(&["openid"], &[], &[])] {
+        assert_eq!(
+            set_consent_on(vec![created(third_party())], scopes),
+            Ok(vec![])
+        );
+    }
+}
+
+#[test]
+fn a_third_party_application_allows_only_openid_until_an_admin_says_otherwise() {
+    let fresh = replay(vec![created(third_party())]);
+    assert_eq!(*fresh.consent_scopes(), consent(&["openid"], &[], &[]));
+    let set = consent(&["openid", "profile"], &["s1"], &["o1"]);
+    let configured = replay(vec![created(third_party()), consent_set(set.clone())]);
+    assert_eq!(*configured.consent_scopes(), set);
+    let deleted = replay(vec![
+        created(third_party()),
+        consent_set(set),
+        ApplicationEvent::ApplicationDeleted,
+    ]);
+    assert_eq!(*deleted.consent_scopes(), consent(&["openid"], &[], &[]));
+}
+
+// --- Branding ---
+
+fn set_branding_on(
+    given: Vec<ApplicationEvent>,
+    branding: Branding,
+) -> Result<Vec<ApplicationEvent>, ApplicationError> {
+    app()
+        .given(given)
+        .when(ApplicationCommand::SetBranding(branding))
+        .inspect_result()
+}
+
+fn full_branding() -> Branding {
+    Branding {
+        display_name: Some("Shop".into()),
+        logo_url: Some("https://cdn.shop.example/logo.png".into()),
+        terms_of_use_url: Some("https://shop.example/terms".into()),
+        privacy_policy_url: Some("https://shop.example/privacy#data".into()),
+    }
+}
+
+#[test]
+fn branding_is_recorded_with_a_trimmed_name_and_blanks_as_unset() {
+    let branding = Branding {
+        display_name: Some("  Shop  ".into()),
+        logo_url: Some(" ".into()),
+        terms_of_use_url: Some(String::new()),
+        privacy_policy_url: Some("https://shop.example/privacy".into()),
+    };
+    let expected = Branding {
+        display_name: Some("Shop".into()),
+        logo_url: None,
+        terms_of_use_url: None,
+        privacy_policy_url: Some("https://shop.example/privacy".into()),
+    };
+    assert_eq!(
+        set_branding_on(vec![created(spa())], branding),
+        Ok(vec![ApplicationEvent::ApplicationBrandingSet {
+            branding: expected
+        }])
+    );
+    let blank_name = Branding {
+        display_name: Some(" ".into()),
+        ..full_branding()
+    };
+    let expected = Branding {
+        display_name: None,
+        ..full_branding()
+    };
+    assert_eq!(
+        set_branding_on(vec![created(spa())], blank_name),
+        Ok(vec![ApplicationEvent::ApplicationBrandingSet {
+            branding: expected
+        }])
+    );
+}
+
+#[test]
+fn setting_the_current_branding_records_nothing() {
+    let given = vec![
+        created(spa()),
+        ApplicationEvent::ApplicationBrandingSet {
+            branding: full_branding(),
+        },
+    ];
+    let same = Branding {
+        display_name: Some(" Shop ".into()),
+        ..full_branding()
+    };
+    assert_eq!(set_branding_on(given, same), Ok(vec![]));
+    assert_eq!(
+        set_branding_on(vec![created(spa())], Branding::default()),
+        Ok(vec![])
+    );
+}
+
+#[test]
+fn a_display_name_is_at_most_128_characters() {
+    let longest = Branding {
+        display_name: Some("é".repeat(128)),
+        ..Branding::default()
+    };
+    assert!(set_branding_on(vec![created(spa())], longest).is_ok_and(|e| e.len() == 1));
+    let too_long = Branding {
+        display_name: Some("é".repeat(129)),
+        ..Branding::default()
+    };
+    assert_eq!(
+        set_branding_on(vec![created(spa())], too_long),
+        Err(ApplicationError::DisplayNameTooLong)
+    );
+}
+
+fn with_url(field: BrandingField, url: &str) -> Branding {
+    let url = Some(url.to_owned());
+    match field {
+        BrandingField::LogoUrl => Branding {
+            logo_url: url,
+            ..Branding::default()
+        },
+        BrandingField::TermsOfUseUrl => Branding {
+            terms_of_use_url: url,
+            ..Branding::default()
+        },
+        BrandingField::PrivacyPolicyUrl => Branding {
+            privacy_policy_url: url,
+            ..Branding::default()
+        },
+    }
+}
+
+const BRANDING_FIELDS: [BrandingField; 3] = [
+    BrandingField::LogoUrl,
+    BrandingField::TermsOfUseUrl,
+    BrandingField::PrivacyPolicyUrl,
+];
+
+#[test]
+fn branding_urls_are_https_or_http_on_localhost() {
+    for field in BRANDING_FIELDS {
+        for url in [
+            "https://cdn.shop.example/logo.png",
+            "https://shop.example:8443/terms?lang=en",
+            "http://localhost:3000/logo.png",
+            "http://127.0.0.1/terms",
+        ] {
+            let branding = with_url(field, url);
+            assert_eq!(
+                set_branding_on(vec![created(spa())], branding.clone()),
+                Ok(vec![ApplicationEvent::ApplicationBrandingSet { branding }]),
+                "{field}: {url}"
+            );
+        }
+        for url in [
+            "http://shop.example/logo.png",
+            "http://localhost.shop.example/logo.png",
+            "http://127.0.0.2/logo.png",
+            "http://[::1]/logo.png",
+            "ftp://shop.example/logo.png",
+            "javascript:alert(1)",
+            "data:image/png;base64,AAAA",
+            "/logo.png",
+            "shop.example/logo.png",
+            " https://shop.example/logo.png",
+            "https://shop.example/lo go.png",
+        ] {
+            assert_eq!(
+                set_branding_on(vec![created(spa())], with_url(field, url)),
+                Err(ApplicationError::InvalidBrandingUrl { field }),
+                "{field}: {url}"
+            );
+        }
+    }
+}
+
+#[test]
+fn branding_urls_are_at_most_2048_characters() {
+    let prefix = "https://shop.example/";
+    let longest = format!("{prefix}{}", "a".repeat(2048 - prefix.len()));
+    let too_long = format!("{longest}a");
+    for field in BRANDING_FIELDS {
+        assert!(
+            set_branding_on(vec![created(spa())], with_url(field, &longest))
+                .is_ok_and(|e| e.len() == 1)
+        );
+        assert_eq!(
+            set_branding_on(vec![created(spa())], with_url(field, &too_long)),
+            Err(ApplicationError::InvalidBrandingUrl { field })
+        );
+    }
+}
+
+#[test]
+fn users_see_the_display_name_or_else_the_name() {
+    let plain = replay(vec![created(spa())]);
+    assert_eq!(plain.display_name(), "Shop");
+    assert_eq!(*plain.branding(), Branding::default());
+    let branding = Branding {
+        display_name: Some("Shop & Co".into()),
+        ..full_branding()
+    };
+    let branded = replay(vec![
+        created(spa()),
+        ApplicationEvent::ApplicationBrandingSet {
+            branding: branding.clone(),
+        },
+    ]);
+    assert_eq!(branded.display_name(), "Shop & Co");
+    assert_eq!(*branded.branding(), branding);
+    assert_eq!(branded.name(), "Shop");
+}
+
 // --- Delete and missing applications ---
 
 #[test]
@@ -701,6 +1103,10 @@ fn commands_on_a_missing_or_deleted_application_fail_with_not_found() {
             }),
             rotate(OTHER_DIGEST),
             ApplicationCommand::Delete,
+            assign_roles(&["reader"]),
+            remove_roles(&["reader"]),
+            ApplicationCommand::SetConsentScopes(consent(&["profile"], &[], &[])),
+            ApplicationCommand::SetBranding(full_branding()),
         ]
     };
     for command in commands() {
@@ -798,6 +1204,18 @@ fn events_are_named_after_their_variant_at_version_1_0() {
             "ClientSecretRotated",
         ),
         (ApplicationEvent::ApplicationDeleted, "ApplicationDeleted"),
+        (roles_assigned(&["r"]), "ApplicationRolesAssigned"),
+        (roles_removed(&["r"]), "ApplicationRolesRemoved"),
+        (
+            consent_set(ConsentScopes::default()),
+            "ApplicationConsentScopesSet",
+        ),
+        (
+            ApplicationEvent::ApplicationBrandingSet {
+                branding: Branding::default(),
+            },
+            "ApplicationBrandingSet",
+        ),
     ];
     for (event, name) in events {
         assert_eq!(event.event_type(), name);
@@ -843,4 +1261,25 @@ fn an_update_event_stores_only_its_changed_fields() {
         serde_json::from_str::<ApplicationEvent>(&json).unwrap(),
         event
     );
+}
+
+#[test]
+fn registrations_recorded_before_roles_consent_and_branding_still_load() {
+    let json = r#"{"ApplicationRegistered":{"name":"Shop","description":null,"app_type":"SPA","is_third_party":true,"redirect_uris":["https://shop.example/cb"],"post_logout_redirect_uris":["https://shop.example/"],"cors_allowed_origins":["https://shop.example"],"client_secret_digest":null,"always_issue_refresh_token":false,"rotate_refresh_token":true,"refresh_token_ttl_days":14,"refresh_token_reuse_grace_seconds":0,"id_token_signed_response_alg":"ES384"}}"#;
+    let event: ApplicationEvent = serde_json::from_str(json).unwrap();
+    assert_eq!(event, created(third_party()));
+    assert_eq!(serde_json::to_string(&event).unwrap(), json);
+}
+
+#[test]
+fn state_saved_before_roles_consent_and_branding_still_loads() {
+    let application = replay(vec![created(third_party())]);
+    let mut json = serde_json::to_value(&application).unwrap();
+    let fields = json.as_object_mut().unwrap();
+    for field in ["role_ids", "consent_scopes", "branding"] {
+        assert!(fields.remove(field).is_some(), "{field}");
+    }
+    let old: Application = serde_json::from_value(json).unwrap();
+    assert_eq!(old, application);
+    assert_eq!(*old.consent_scopes(), consent(&["openid"], &[], &[]));
 }

@@ -7,10 +7,20 @@ use serde::{Deserialize, Serialize};
 pub enum UserCommand {
     Create(NewUser),
     Update(UserChanges),
-    SetPassword { password_hash: String },
+    SetPassword {
+        password_hash: String,
+    },
     Suspend,
     Reinstate,
     Delete,
+    /// Gives the user global roles of kind `User`; the api checks that they
+    /// exist (`AccessControl::unknown_roles`) before sending the command.
+    AssignRoles {
+        role_ids: Vec<String>,
+    },
+    RemoveRoles {
+        role_ids: Vec<String>,
+    },
 }
 
 /// A new account. An empty string counts as no value.

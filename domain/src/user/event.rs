@@ -23,6 +23,14 @@ pub enum UserEvent {
     UserSuspended,
     UserReinstated,
     UserDeleted,
+    /// Only the roles the user did not hold yet; sorted.
+    UserRolesAssigned {
+        role_ids: Vec<String>,
+    },
+    /// Only the roles the user held; sorted.
+    UserRolesRemoved {
+        role_ids: Vec<String>,
+    },
 }
 
 impl DomainEvent for UserEvent {
@@ -34,6 +42,8 @@ impl DomainEvent for UserEvent {
             Self::UserSuspended => "UserSuspended",
             Self::UserReinstated => "UserReinstated",
             Self::UserDeleted => "UserDeleted",
+            Self::UserRolesAssigned { .. } => "UserRolesAssigned",
+            Self::UserRolesRemoved { .. } => "UserRolesRemoved",
         }
         .to_owned()
     }

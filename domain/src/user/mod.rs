@@ -10,9 +10,13 @@ mod rules;
 #[cfg(test)]
 mod tests;
 
+use std::collections::BTreeSet;
+
 use cqrs_es::Aggregate;
 use cqrs_es::event_sink::EventSink;
 use serde::{Deserialize, Serialize};
+
+use crate::id_set;
 
 pub use command::{NewUser, UserChanges, UserCommand};
 pub use error::UserError;
@@ -27,6 +31,9 @@ pub struct User {
     primary_email: Option<String>,
     name: Option<String>,
     password_hash: Option<String>,
+    /// Global roles (`AccessControl`) of kind `User`.
+    #[serde(default)]
+    role_ids: BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,6 +74,18 @@ impl Aggregate for User {
                 self.existing()?;
                 Some(UserEvent::UserDeleted)
             }
+            // An admin may change the roles of a suspended user too: the
+            // roles take effect once the user is reinstated.
+            UserCommand::AssignRoles { role_ids } => {
+                self.existing()?;
+                let role_ids = id_set::added(role_ids, &self.role_ids);
+                (!role_ids.is_empty()).then_some(UserEvent::UserRolesAssigned { role_ids })
+            }
+            UserCommand::RemoveRoles { role_ids } => {
+                self.existing()?;
+                let role_ids = id_set::removed(role_ids, &self.role_ids);
+                (!role_ids.is_empty()).then_some(UserEvent::UserRolesRemoved { role_ids })
+            }
         };
         if let Some(event) = event {
             sink.write(event, self).await;
@@ -88,6 +107,7 @@ impl Aggregate for User {
                     primary_email,
                     name,
                     password_hash,
+                    ..Self::default()
                 }
             }
             UserEvent::UserUpdated { changes } => {
@@ -107,11 +127,18 @@ impl Aggregate for User {
             }
             UserEvent::UserSuspended => self.status = Status::Suspended,
             UserEvent::UserReinstated => self.status = Status::Active,
-            // Keep nothing of a deleted account, its password hash least of all.
+            // Keep nothing of a deleted account, its password hash least of
+            // all, nor its roles.
             UserEvent::UserDeleted => {
                 *self = Self {
                     status: Status::Deleted,
                     ..Self::default()
+                }
+            }
+            UserEvent::UserRolesAssigned { role_ids } => self.role_ids.extend(role_ids),
+            UserEvent::UserRolesRemoved { role_ids } => {
+                for role_id in &role_ids {
+                    self.role_ids.remove(role_id);
                 }
             }
         }
@@ -235,5 +262,11 @@ impl User {
     /// Argon2id PHC string, for the api to verify a password against.
     pub fn password_hash(&self) -> Option<&str> {
         self.password_hash.as_deref()
+    }
+
+    /// Ids of the global roles the user holds. They may name roles deleted
+    /// since, which grant nothing (`AccessControl::granted_resource_scopes`).
+    pub fn role_ids(&self) -> &BTreeSet<String> {
+        &self.role_ids
     }
 }

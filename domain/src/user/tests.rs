@@ -385,6 +385,103 @@ fn a_suspended_user_can_still_be_updated_and_deleted() {
         .then_expect_events(vec![UserEvent::UserDeleted]);
 }
 
+// --- Roles ---
+
+fn role_ids(ids: &[&str]) -> Vec<String> {
+    ids.iter().map(|id| id.to_string()).collect()
+}
+
+fn assign(ids: &[&str]) -> UserCommand {
+    UserCommand::AssignRoles {
+        role_ids: role_ids(ids),
+    }
+}
+
+fn remove(ids: &[&str]) -> UserCommand {
+    UserCommand::RemoveRoles {
+        role_ids: role_ids(ids),
+    }
+}
+
+fn assigned(ids: &[&str]) -> UserEvent {
+    UserEvent::UserRolesAssigned {
+        role_ids: role_ids(ids),
+    }
+}
+
+fn removed(ids: &[&str]) -> UserEvent {
+    UserEvent::UserRolesRemoved {
+        role_ids: role_ids(ids),
+    }
+}
+
+#[test]
+fn assigning_roles_records_only_the_new_ones_sorted() {
+    user()
+        .given(vec![created(ada()), assigned(&["clerk"])])
+        .when(assign(&["editor", "clerk", "admin", "editor"]))
+        .then_expect_events(vec![assigned(&["admin", "editor"])]);
+}
+
+#[test]
+fn assigning_only_held_roles_records_nothing() {
+    user()
+        .given(vec![created(ada()), assigned(&["clerk"])])
+        .when(assign(&["clerk"]))
+        .then_expect_events(vec![]);
+    user()
+        .given(vec![created(ada())])
+        .when(assign(&[]))
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn removing_roles_records_only_the_held_ones() {
+    user()
+        .given(vec![created(ada()), assigned(&["admin", "clerk"])])
+        .when(remove(&["clerk", "editor", "clerk"]))
+        .then_expect_events(vec![removed(&["clerk"])]);
+    user()
+        .given(vec![created(ada()), assigned(&["admin"])])
+        .when(remove(&["editor"]))
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn a_suspended_user_can_still_be_given_and_lose_roles() {
+    let suspended = || user().given(vec![created(ada()), UserEvent::UserSuspended]);
+    suspended()
+        .when(assign(&["clerk"]))
+        .then_expect_events(vec![assigned(&["clerk"])]);
+    user()
+        .given(vec![
+            created(ada()),
+            assigned(&["clerk"]),
+            UserEvent::UserSuspended,
+        ])
+        .when(remove(&["clerk"]))
+        .then_expect_events(vec![removed(&["clerk"])]);
+}
+
+#[test]
+fn role_changes_show_in_the_state_and_deletion_clears_them() {
+    let account = replay(vec![
+        created(ada()),
+        assigned(&["admin", "clerk"]),
+        assigned(&["editor"]),
+        removed(&["clerk"]),
+    ]);
+    let held: Vec<&str> = account.role_ids().iter().map(String::as_str).collect();
+    assert_eq!(held, ["admin", "editor"]);
+    let deleted = replay(vec![
+        created(ada()),
+        assigned(&["admin"]),
+        UserEvent::UserDeleted,
+    ]);
+    assert!(deleted.role_ids().is_empty());
+    assert!(User::default().role_ids().is_empty());
+}
+
 // --- Delete and missing users ---
 
 #[test]
@@ -407,6 +504,8 @@ fn commands_on_a_missing_or_deleted_user_fail_with_not_found() {
             UserCommand::Suspend,
             UserCommand::Reinstate,
             UserCommand::Delete,
+            assign(&["clerk"]),
+            remove(&["clerk"]),
         ]
     };
     for command in commands() {
@@ -486,6 +585,8 @@ fn events_are_named_after_their_variant_at_version_1_0() {
         (UserEvent::UserSuspended, "UserSuspended"),
         (UserEvent::UserReinstated, "UserReinstated"),
         (UserEvent::UserDeleted, "UserDeleted"),
+        (assigned(&["clerk"]), "UserRolesAssigned"),
+        (removed(&["clerk"]), "UserRolesRemoved"),
     ];
     for (event, name) in events {
         assert_eq!(event.event_type(), name);
@@ -503,4 +604,14 @@ fn an_update_event_stores_only_its_changed_fields() {
     let json = serde_json::to_string(&event).unwrap();
     assert_eq!(json, r#"{"UserUpdated":{"changes":{"name":"Ada"}}}"#);
     assert_eq!(serde_json::from_str::<UserEvent>(&json).unwrap(), event);
+}
+
+#[test]
+fn state_saved_before_roles_existed_still_loads() {
+    let account = replay(vec![created(ada()), assigned(&["clerk"])]);
+    let mut json = serde_json::to_value(&account).unwrap();
+    json.as_object_mut().unwrap().remove("role_ids");
+    let old: User = serde_json::from_value(json).unwrap();
+    assert!(old.role_ids().is_empty());
+    assert_eq!(old.username(), Some("ada"));
 }

@@ -16,6 +16,7 @@ use crate::http::pages::error_page;
 use crate::oidc::context::request_context;
 use crate::oidc::form::OAuthForm;
 use crate::oidc::interaction::csrf_ok;
+use crate::oidc::resources;
 use crate::state::AppState;
 
 pub async fn consent(
@@ -38,8 +39,8 @@ pub async fn consent(
         return expired(&headers);
     };
     // Consent is the signed-in person's to give: no session, no decision.
-    let session = match current_session(&state, &headers, now).await {
-        Ok(Some((session, _))) => session,
+    let (session, user) = match current_session(&state, &headers, now).await {
+        Ok(Some(signed_in)) => signed_in,
         Ok(None) => return expired(&headers),
         Err(page) => return page,
     };
@@ -61,10 +62,16 @@ pub async fn consent(
         Err(e) => return server_error(&headers, e),
     };
     let context = request_context(&headers, Some(peer), format!("user:{}", session.user_id));
+    // Consent covers exactly what the page listed: what the user holds and the app may ask.
+    let grantable =
+        match resources::grantable(&state, &application, &session.user_id, &user, &request).await {
+            Ok(g) => g,
+            Err(e) => return server_error(&headers, e),
+        };
     let grant = ConsentCommand::Grant {
         user_id: session.user_id.clone(),
         client_id: request.client_id.clone(),
-        scopes: request.scope.clone(),
+        scopes: grantable.consent_items(),
     };
     let id = consent_id(&session.user_id, &request.client_id);
     if let Err(e) = state

@@ -15,6 +15,7 @@ use crate::http::pages::{allow_form_redirect, error_page, html};
 use crate::oidc::codes;
 use crate::oidc::context::request_context;
 use crate::oidc::interaction::{CSRF_COOKIE, Interaction, cookie, set_cookie};
+use crate::oidc::resources::{self, Grantable};
 use crate::oidc::sessions::{self, ActiveSession, SESSION_COOKIE};
 use crate::oidc::tokens::{digest, new_token};
 use crate::state::AppState;
@@ -132,6 +133,12 @@ pub async fn proceed(
         );
     }
     let (session, user) = session.expect("signed in");
+    // Only what the user holds, and a third-party app may ask for, is ever granted.
+    let grantable =
+        match resources::grantable(state, &application, &session.user_id, &user, request).await {
+            Ok(g) => g,
+            Err(e) => return server_error(headers, e),
+        };
     // Third-party applications get nothing without the user's consent (seed 001); first-party
     // applications are the provider's own and skip it.
     if application.is_third_party() {
@@ -143,7 +150,8 @@ pub async fn proceed(
             Ok(c) => c,
             Err(e) => return server_error(headers, e),
         };
-        if !interaction.consented && (request.prompt.consent || !consent.covers(&request.scope)) {
+        let covered = consent.covers(&grantable.consent_items());
+        if !interaction.consented && (request.prompt.consent || !covered) {
             if request.prompt.none {
                 return redirect_error(
                     state,
@@ -154,10 +162,10 @@ pub async fn proceed(
                     ),
                 );
             }
-            return consent_page(state, &interaction, &application, &user);
+            return consent_page(state, &interaction, &application, &user, &grantable);
         }
     }
-    issue_code(state, headers, &interaction, &session).await
+    issue_code(state, headers, &interaction, &session, grantable.scope()).await
 }
 
 async fn issue_code(
@@ -165,6 +173,7 @@ async fn issue_code(
     headers: &HeaderMap,
     interaction: &Interaction,
     session: &ActiveSession,
+    scope: Vec<String>,
 ) -> Response {
     let request = &interaction.request;
     let code = new_token();
@@ -176,7 +185,7 @@ async fn issue_code(
         user_id: session.user_id.clone(),
         session_id: session.session_id.clone(),
         redirect_uri: request.redirect_uri.clone(),
-        scope: request.scope.clone(),
+        scope,
         nonce: request.nonce.clone(),
         code_challenge: request.code_challenge.clone(),
         auth_time: session.auth_time,
@@ -184,6 +193,7 @@ async fn issue_code(
         expires_at: issued_at + CODE_TTL_SECS,
         code_digest: digest(&code),
         prompt_consent: request.prompt.consent,
+        resources: request.resources.clone(),
     };
     let index_id = code_id.clone();
     let issued = state
@@ -248,6 +258,7 @@ pub fn consent_page(
     interaction: &Interaction,
     application: &Application,
     user: &User,
+    grantable: &Grantable,
 ) -> Response {
     let csrf = new_token();
     let sealed = state.interactions.seal(interaction);
@@ -261,13 +272,27 @@ pub fn consent_page(
         action: CONSENT_ACTION,
         interaction: &sealed,
         csrf: &csrf,
-        app_name: application.name(),
+        app_name: application.display_name(),
         account: &account,
-        permissions: interaction
-            .request
-            .scope
+        permissions: grantable
+            .user_scopes
             .iter()
             .map(|s| describe_scope(s))
+            .chain(grantable.resources.iter().flat_map(|r| {
+                r.scopes.iter().map(move |s| {
+                    format!(
+                        "{}: {}",
+                        r.name,
+                        s.description.clone().unwrap_or_else(|| s.name.clone())
+                    )
+                })
+            }))
+            .chain(
+                grantable
+                    .organization_scopes
+                    .iter()
+                    .map(|s| s.description.clone().unwrap_or_else(|| s.name.clone())),
+            )
             .collect(),
     });
     let mut response = html(StatusCode::OK, page);

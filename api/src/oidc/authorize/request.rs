@@ -7,8 +7,28 @@ use std::collections::{BTreeSet, HashMap};
 use serde::{Deserialize, Serialize};
 use sigil_domain::{Application, ApplicationType, redirect_uri_matches};
 
-/// The scopes this server knows; others are dropped (RFC 6749 §3.3 lets us grant fewer).
-pub const SUPPORTED_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
+/// The user scopes this server knows (OIDC Core §5.4, and `organizations` for the ids of the
+/// user's organizations). Other words may name API resource or organization scopes; what the
+/// user does not hold through roles is dropped later (RFC 6749 §3.3 lets us grant fewer).
+pub const SUPPORTED_SCOPES: [&str; 5] = [
+    "openid",
+    "profile",
+    "email",
+    "offline_access",
+    "organizations",
+];
+
+/// At most this many distinct scopes and resources are kept from one request.
+pub const MAX_SCOPES: usize = 64;
+pub const MAX_RESOURCES: usize = 10;
+
+/// RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
+pub fn is_scope_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+}
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Prompt {
@@ -31,6 +51,9 @@ pub struct AuthRequest {
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
     pub ui_locales: Option<String>,
+    /// Resource indicators (RFC 8707), each an absolute URI without fragment.
+    #[serde(default)]
+    pub resources: Vec<String>,
 }
 
 /// Refused before the redirect URI is trusted: shown as a page.
@@ -219,10 +242,33 @@ pub fn parse(
         .get("scope")
         .map(|s| {
             s.split(' ')
-                .filter(|s| SUPPORTED_SCOPES.contains(s))
+                .filter(|s| is_scope_token(s))
                 .collect::<BTreeSet<_>>()
         })
         .unwrap_or_default()
+        .into_iter()
+        .take(MAX_SCOPES)
+        .map(str::to_string)
+        .collect();
+    let resources = crate::oidc::form::resources(params);
+    if resources.len() > MAX_RESOURCES {
+        return Err(refuse(
+            "invalid_target",
+            &format!("at most {MAX_RESOURCES} resource parameters"),
+        ));
+    }
+    if let Some(bad) = resources
+        .iter()
+        .find(|r| !crate::oidc::form::valid_resource(r))
+    {
+        return Err(refuse(
+            "invalid_target",
+            &format!("resource {bad:?} is not an absolute URI without a fragment"),
+        ));
+    }
+    let resources: Vec<String> = resources
+        .into_iter()
+        .collect::<BTreeSet<_>>()
         .into_iter()
         .map(str::to_string)
         .collect();
@@ -237,6 +283,7 @@ pub fn parse(
         max_age,
         login_hint: params.get("login_hint").cloned(),
         ui_locales: params.get("ui_locales").cloned(),
+        resources,
     })
 }
 
@@ -292,6 +339,26 @@ mod tests {
         p
     }
 
+    #[test]
+    fn resources_must_be_absolute_uris_without_fragments() {
+        let r = check(
+            &[(
+                "resource",
+                "https://api.example.com https://b.example.com/x",
+            )],
+            ApplicationType::Spa,
+        )
+        .unwrap();
+        assert_eq!(
+            r.resources,
+            vec!["https://api.example.com", "https://b.example.com/x"]
+        );
+        for bad in ["relative/path", "https://api.example.com/#frag"] {
+            let e = check(&[("resource", bad)], ApplicationType::Spa).unwrap_err();
+            assert!(e.starts_with("invalid_target"), "{bad}: {e}");
+        }
+    }
+
     fn check(pairs: &[(&str, &str)], app_type: ApplicationType) -> Result<AuthRequest, String> {
         let a = app(app_type, "https://app.example.com/cb");
         let p = params(pairs);
@@ -302,7 +369,9 @@ mod tests {
     #[test]
     fn a_good_request_keeps_known_scopes_and_pkce() {
         let r = check(&[], ApplicationType::Spa).unwrap();
-        assert_eq!(r.scope, vec!["openid", "profile"]);
+        // Words that are not user scopes may be resource scopes: kept here, dropped at
+        // grant time unless the user holds them.
+        assert_eq!(r.scope, vec!["openid", "profile", "unknown"]);
         assert_eq!(r.code_challenge.as_deref(), Some(CHALLENGE));
         assert_eq!(r.state.as_deref(), Some("s1"));
     }
@@ -426,8 +495,9 @@ mod tests {
 
 #[cfg(test)]
 mod properties {
-    //! Scope filtering (RFC 6749 §3.3) as a property of `parse`: whatever the `scope` string,
-    //! what is kept is supported, was asked for as a word, and appears once.
+    //! Scope parsing (RFC 6749 §3.3) as a property of `parse`: whatever the `scope` string,
+    //! what is kept is a scope-token, was asked for as a word, and appears once; and no
+    //! supported scope that was asked for is lost.
 
     use std::collections::HashSet;
 
@@ -488,7 +558,7 @@ mod properties {
         #![proptest_config(ProptestConfig::with_cases(256))]
 
         #[test]
-        fn kept_scopes_are_supported_requested_and_unique(scope in scope()) {
+        fn kept_scopes_are_tokens_requested_and_unique(scope in scope()) {
             let params: HashMap<String, String> = [
                 ("client_id", "web"),
                 ("redirect_uri", "https://app.example.com/cb"),
@@ -504,7 +574,7 @@ mod properties {
             let kept: HashSet<&str> = request.scope.iter().map(String::as_str).collect();
             prop_assert_eq!(kept.len(), request.scope.len(), "duplicates in {:?}", request.scope);
             for s in &kept {
-                prop_assert!(SUPPORTED_SCOPES.contains(s), "{} is not supported", s);
+                prop_assert!(is_scope_token(s), "{:?} is not a scope-token", s);
                 prop_assert!(requested.contains(s), "{} was not requested in {:?}", s, scope);
             }
             // And nothing supported that was asked for is lost.

@@ -18,7 +18,6 @@ use sigil_domain::authorization_code::{
 use sigil_domain::refresh_token::{RefreshTokenCommand, RefreshTokenFamily, StartFamily};
 
 use super::TokenResponse;
-use super::client_credentials::ACCESS_TOKEN_TTL_SECS;
 use super::issue::{Grant, decide_access_token, sign_id_token};
 use super::refresh_token::policy;
 use crate::commands::{CommandContext, CommandError, Decision};
@@ -92,6 +91,7 @@ pub async fn grant(
         access_token_id: &access_token_id,
         refresh_family_id: refresh_family_id.as_deref(),
         context: &context,
+        form,
     };
     // A lost race on the code's stream means another redemption committed first: deciding
     // again turns this one into the recorded reuse it is.
@@ -114,6 +114,7 @@ struct Attempt<'a> {
     access_token_id: &'a str,
     refresh_family_id: Option<&'a str>,
     context: &'a CommandContext,
+    form: &'a OAuthForm,
 }
 
 /// Redeems the code and issues its tokens in one transaction; `None` if another redemption
@@ -168,6 +169,8 @@ async fn redeem_once(
         nonce: a.grant.nonce.as_deref(),
         auth_time: a.grant.auth_time,
         access_token_id: a.access_token_id,
+        resources: &a.grant.resources,
+        form: a.form,
     };
     let mut token = decide_access_token(state, client, &token_grant, a.context).await?;
     let mut decisions = vec![
@@ -187,6 +190,7 @@ async fn redeem_once(
                 expires_at: now + policy(client).ttl_secs,
                 auth_time: a.grant.auth_time,
                 access_token_id: a.access_token_id.to_string(),
+                resources: a.grant.resources.clone(),
             };
             let index_id = family_id.to_string();
             let (decision, _) = state
@@ -217,8 +221,8 @@ async fn redeem_once(
     Ok(Some(TokenResponse {
         access_token: token.access_token,
         token_type: "Bearer",
-        expires_in: ACCESS_TOKEN_TTL_SECS,
-        scope: Some(a.grant.scope.join(" ")),
+        expires_in: token.target.ttl_secs,
+        scope: Some(token.target.scope.join(" ")),
         id_token,
         refresh_token,
     }))

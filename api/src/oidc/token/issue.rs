@@ -1,19 +1,24 @@
-//! What the code and refresh grants both hand out: an opaque access token (with its lookup
-//! row) and, for `openid`, an ID token signed with the application's algorithm. The access
-//! token is *decided* here and committed by the caller, so that a grant can commit it in one
-//! transaction with the rest of what it changes.
+//! What the code and refresh grants both hand out: an access token (with its lookup row) and,
+//! for `openid`, an ID token signed with the application's algorithm. The access token is
+//! opaque, or a JWT (RFC 9068) when the request names a resource or an organization
+//! (oidc::resources decides which and with what scopes). It is *decided* here and committed
+//! by the caller, so that a grant can commit it in one transaction with the rest of what it
+//! changes.
 
 use sigil_domain::User;
 use sigil_domain::access_token::{
     AccessToken, AccessTokenCommand, AccessTokenError, GrantType, IssueAccessToken,
 };
 
-use super::client_credentials::ACCESS_TOKEN_TTL_SECS;
 use crate::commands::{CommandContext, CommandError, Decision};
 use crate::oidc::access_tokens;
 use crate::oidc::client_auth::AuthenticatedClient;
 use crate::oidc::error::OAuthError;
+use crate::oidc::form::OAuthForm;
 use crate::oidc::id_token::{IdTokenInput, id_token};
+use crate::oidc::jwt_access_token::JwtAccessToken;
+use crate::oidc::organizations::member_of;
+use crate::oidc::resources::{self, ORGANIZATIONS_SCOPE, Target};
 use crate::oidc::tokens::{digest, new_token};
 use crate::state::AppState;
 
@@ -24,18 +29,27 @@ pub struct Grant<'a> {
     pub nonce: Option<&'a str>,
     pub auth_time: i64,
     pub access_token_id: &'a str,
+    /// The resource indicators of the authorization (RFC 8707).
+    pub resources: &'a [String],
+    /// The token request, for its `resource` or `organization_id`.
+    pub form: &'a OAuthForm,
 }
 
 pub struct Issued {
     pub access_token: String,
     pub id_token: Option<String>,
+    pub scope: Vec<String>,
+    pub expires_in: i64,
 }
 
 /// A new access token, decided but not written, and the user it is for.
 pub struct DecidedToken {
     pub decision: Decision,
     pub access_token: String,
+    /// What the access token is for and carries.
+    pub target: Target,
     user: User,
+    organizations: Option<Vec<String>>,
 }
 
 fn revoked_grant() -> OAuthError {
@@ -56,15 +70,49 @@ pub async fn decide_access_token(
             "the user can no longer sign in".into(),
         ));
     }
-    let access_token = new_token();
+    let target = resources::for_user(
+        state,
+        grant.user_id,
+        &user,
+        grant.scope,
+        grant.resources,
+        grant.form,
+    )
+    .await?;
+    let expires_at = now + target.ttl_secs;
+    let access_token = match &target.audience {
+        None => new_token(),
+        Some(audience) => JwtAccessToken {
+            issuer: &state.config.issuer(),
+            audience,
+            subject: grant.user_id,
+            client_id: &client.id,
+            scope: &target.scope,
+            jti: grant.access_token_id,
+            issued_at: now,
+            expires_at,
+            auth_time: Some(grant.auth_time),
+            organization_id: target.organization_id.as_deref(),
+            alg: client.application.id_token_signed_response_alg(),
+        }
+        .sign(&state.keys())
+        .ok_or_else(no_key)?,
+    };
+    let organizations = if grant.scope.iter().any(|s| s == ORGANIZATIONS_SCOPE) {
+        Some(member_of(state.store.pool(), grant.user_id).await?)
+    } else {
+        None
+    };
     let issue = IssueAccessToken {
         grant_type: grant.grant_type,
         client_id: client.id.clone(),
         subject: Some(grant.user_id.to_string()),
-        scope: grant.scope.to_vec(),
+        scope: target.scope.clone(),
+        audience: target.audience.clone(),
+        organization_id: target.organization_id.clone(),
         token_digest: digest(&access_token),
         issued_at: now,
-        expires_at: now + ACCESS_TOKEN_TTL_SECS,
+        expires_at,
     };
     let index_id = grant.access_token_id.to_string();
     let decided = state
@@ -82,7 +130,9 @@ pub async fn decide_access_token(
         Ok((decision, _)) => Ok(DecidedToken {
             decision,
             access_token,
+            target,
             user,
+            organizations,
         }),
         Err(CommandError::Rejected(AccessTokenError::Revoked)) => Err(revoked_grant()),
         Err(e) => Err(e.into()),
@@ -114,12 +164,15 @@ pub fn sign_id_token(
             now,
             access_token: &token.access_token,
             alg: client.application.id_token_signed_response_alg(),
+            organizations: token.organizations.as_deref(),
         },
     )
     .map(Some)
-    .ok_or_else(|| {
-        OAuthError::ServerError("no active signing key for the application's algorithm".into())
-    })
+    .ok_or_else(no_key)
+}
+
+pub fn no_key() -> OAuthError {
+    OAuthError::ServerError("no active signing key for the application's algorithm".into())
 }
 
 /// Decides, commits and signs: for a grant whose other changes are already committed.
@@ -141,5 +194,7 @@ pub async fn access_and_id_token(
     Ok(Issued {
         access_token: token.access_token,
         id_token,
+        scope: token.target.scope,
+        expires_in: token.target.ttl_secs,
     })
 }

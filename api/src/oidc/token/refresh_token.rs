@@ -4,14 +4,13 @@
 use std::net::SocketAddr;
 
 use axum::http::HeaderMap;
-use sigil_domain::ApplicationType;
 use sigil_domain::access_token::GrantType;
 use sigil_domain::refresh_token::{
     RefreshTokenCommand, RefreshTokenEvent, RefreshTokenFamily, RotationPolicy,
 };
+use sigil_domain::{ApplicationType, User};
 
 use super::TokenResponse;
-use super::client_credentials::ACCESS_TOKEN_TTL_SECS;
 use super::issue::{Grant, access_and_id_token};
 use crate::commands::CommandError;
 use crate::oidc::client_auth::AuthenticatedClient;
@@ -19,7 +18,7 @@ use crate::oidc::context::request_context;
 use crate::oidc::error::OAuthError;
 use crate::oidc::form::OAuthForm;
 use crate::oidc::tokens::digest;
-use crate::oidc::{access_tokens, refresh_tokens};
+use crate::oidc::{access_tokens, refresh_tokens, resources};
 use crate::state::AppState;
 
 const DAY: i64 = 24 * 3600;
@@ -40,6 +39,53 @@ pub fn policy(client: &AuthenticatedClient) -> RotationPolicy {
     }
 }
 
+/// What can be refused before the refresh token is used: a refusal after would cost the
+/// client its rotated token. A wider scope (RFC 6749 §6), or a resource or organization the
+/// grant does not reach.
+async fn preflight(state: &AppState, family_id: &str, form: &OAuthForm) -> Result<(), OAuthError> {
+    if form.get("scope").is_none()
+        && form.get("resource").is_none()
+        && form.get("organization_id").is_none()
+    {
+        return Ok(());
+    }
+    let (family, _) = state.commands.load::<RefreshTokenFamily>(family_id).await?;
+    // An unknown or revoked family is the Use command's to refuse (and record).
+    let Some(start) = family.grant() else {
+        return Ok(());
+    };
+    narrowed_scope(&start.scope, form)?;
+    if form.get("resource").is_some() || form.get("organization_id").is_some() {
+        let (user, _) = state.commands.load::<User>(&start.user_id).await?;
+        resources::for_user(
+            state,
+            &start.user_id,
+            &user,
+            &start.scope,
+            &start.resources,
+            form,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// RFC 6749 §6: a narrower scope may be asked for, never a wider one.
+fn narrowed_scope(granted: &[String], form: &OAuthForm) -> Result<Vec<String>, OAuthError> {
+    match form.get("scope") {
+        None => Ok(granted.to_vec()),
+        Some(requested) => {
+            let requested: Vec<String> = requested.split(' ').map(str::to_string).collect();
+            if let Some(extra) = requested.iter().find(|s| !granted.contains(s)) {
+                return Err(OAuthError::InvalidScope(format!(
+                    "{extra:?} was not granted"
+                )));
+            }
+            Ok(requested)
+        }
+    }
+}
+
 pub async fn grant(
     state: &AppState,
     client: &AuthenticatedClient,
@@ -52,6 +98,7 @@ pub async fn grant(
     let family_id = refresh_tokens::find(state.store.pool(), &digest(presented))
         .await?
         .ok_or_else(invalid)?;
+    preflight(state, &family_id, form).await?;
     let context = request_context(headers, Some(peer), format!("client:{}", client.id));
     let successor = state.refresh_successors.successor(presented);
     let access_token_id = uuid::Uuid::new_v4().to_string();
@@ -104,19 +151,7 @@ pub async fn grant(
         .load::<RefreshTokenFamily>(&family_id)
         .await?;
     let start = family.grant().ok_or_else(invalid)?.clone();
-    // RFC 6749 §6: a narrower scope may be asked for, never a wider one.
-    let scope: Vec<String> = match form.get("scope") {
-        None => start.scope.clone(),
-        Some(requested) => {
-            let requested: Vec<String> = requested.split(' ').map(str::to_string).collect();
-            if let Some(extra) = requested.iter().find(|s| !start.scope.contains(s)) {
-                return Err(OAuthError::InvalidScope(format!(
-                    "{extra:?} was not granted"
-                )));
-            }
-            requested
-        }
-    };
+    let scope = narrowed_scope(&start.scope, form)?;
     let issued = access_and_id_token(
         state,
         client,
@@ -127,6 +162,8 @@ pub async fn grant(
             nonce: None,
             auth_time: start.auth_time,
             access_token_id: &access_token_id,
+            resources: &start.resources,
+            form,
         },
         &context,
     )
@@ -134,8 +171,8 @@ pub async fn grant(
     Ok(TokenResponse {
         access_token: issued.access_token,
         token_type: "Bearer",
-        expires_in: ACCESS_TOKEN_TTL_SECS,
-        scope: Some(scope.join(" ")),
+        expires_in: issued.expires_in,
+        scope: Some(issued.scope.join(" ")),
         id_token: issued.id_token,
         refresh_token,
     })

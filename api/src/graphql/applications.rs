@@ -1,0 +1,548 @@
+//! Applications (OAuth clients): every setting of the OIDC core, roles for
+//! machine-to-machine apps, the permissions a third-party app may ask for, and its branding.
+
+use async_graphql::connection::{Connection, EmptyFields};
+use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
+use sigil_domain::application::{Branding, ConsentScopes};
+use sigil_domain::{
+    Application as App, ApplicationChanges, ApplicationCommand, ApplicationType as AppType,
+    NewApplication, SigningAlgorithm as Alg,
+};
+use sigil_eventstore::sqlx::{self, Row};
+
+use super::access_control::{Role, check_scope_ids, roles_by_ids};
+use super::error::{ApiError, ApiResult};
+use super::pagination::{Cursor, Page, connection};
+use super::{app, command_context, new_id, settle};
+use crate::oidc::tokens;
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(name = "ApplicationType")]
+pub enum ApplicationType {
+    Native,
+    Spa,
+    Traditional,
+    MachineToMachine,
+}
+
+impl From<ApplicationType> for AppType {
+    fn from(t: ApplicationType) -> Self {
+        match t {
+            ApplicationType::Native => AppType::Native,
+            ApplicationType::Spa => AppType::Spa,
+            ApplicationType::Traditional => AppType::Traditional,
+            ApplicationType::MachineToMachine => AppType::MachineToMachine,
+        }
+    }
+}
+
+impl From<AppType> for ApplicationType {
+    fn from(t: AppType) -> Self {
+        match t {
+            AppType::Native => ApplicationType::Native,
+            AppType::Spa => ApplicationType::Spa,
+            AppType::Traditional => ApplicationType::Traditional,
+            AppType::MachineToMachine => ApplicationType::MachineToMachine,
+        }
+    }
+}
+
+/// How ID tokens (and JWT access tokens) for the application are signed.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(rename_items = "UPPERCASE")]
+pub enum SigningAlgorithm {
+    ES384,
+    EdDSA,
+    RS256,
+}
+
+impl From<SigningAlgorithm> for Alg {
+    fn from(a: SigningAlgorithm) -> Self {
+        match a {
+            SigningAlgorithm::ES384 => Alg::ES384,
+            SigningAlgorithm::EdDSA => Alg::EdDSA,
+            SigningAlgorithm::RS256 => Alg::RS256,
+        }
+    }
+}
+
+impl From<Alg> for SigningAlgorithm {
+    fn from(a: Alg) -> Self {
+        match a {
+            Alg::ES384 => SigningAlgorithm::ES384,
+            Alg::EdDSA => SigningAlgorithm::EdDSA,
+            Alg::RS256 => SigningAlgorithm::RS256,
+        }
+    }
+}
+
+/// An application as its stream says it is now.
+pub struct Application {
+    pub id: String,
+    pub app: App,
+}
+
+#[derive(SimpleObject)]
+pub struct ApplicationBranding {
+    display_name: Option<String>,
+    logo_url: Option<String>,
+    terms_of_use_url: Option<String>,
+    privacy_policy_url: Option<String>,
+}
+
+/// What a third-party application may ask a user for (seed 001).
+#[derive(SimpleObject)]
+pub struct ApplicationConsentScopes {
+    user_scopes: Vec<String>,
+    resource_scope_ids: Vec<ID>,
+    organization_scope_ids: Vec<ID>,
+}
+
+#[Object]
+impl Application {
+    /// The OAuth `client_id`.
+    async fn id(&self) -> ID {
+        ID(self.id.clone())
+    }
+    async fn name(&self) -> &str {
+        self.app.name()
+    }
+    async fn description(&self) -> Option<&str> {
+        self.app.description()
+    }
+    #[graphql(name = "type")]
+    async fn app_type(&self) -> Option<ApplicationType> {
+        self.app.app_type().map(Into::into)
+    }
+    async fn is_third_party(&self) -> bool {
+        self.app.is_third_party()
+    }
+    async fn redirect_uris(&self) -> &[String] {
+        self.app.redirect_uris()
+    }
+    async fn post_logout_redirect_uris(&self) -> &[String] {
+        self.app.post_logout_redirect_uris()
+    }
+    async fn cors_allowed_origins(&self) -> &[String] {
+        self.app.cors_allowed_origins()
+    }
+    /// Whether a client secret is set; the secret itself is shown only when created.
+    async fn has_client_secret(&self) -> bool {
+        self.app.client_secret_digest().is_some()
+    }
+    async fn always_issue_refresh_token(&self) -> bool {
+        self.app.always_issue_refresh_token()
+    }
+    async fn rotate_refresh_token(&self) -> bool {
+        self.app.rotate_refresh_token()
+    }
+    async fn refresh_token_ttl_days(&self) -> u32 {
+        self.app.refresh_token_ttl_days()
+    }
+    async fn refresh_token_reuse_grace_seconds(&self) -> u32 {
+        self.app.refresh_token_reuse_grace_seconds()
+    }
+    async fn id_token_signed_response_alg(&self) -> SigningAlgorithm {
+        self.app.id_token_signed_response_alg().into()
+    }
+    async fn branding(&self) -> ApplicationBranding {
+        let b = self.app.branding();
+        ApplicationBranding {
+            display_name: b.display_name.clone(),
+            logo_url: b.logo_url.clone(),
+            terms_of_use_url: b.terms_of_use_url.clone(),
+            privacy_policy_url: b.privacy_policy_url.clone(),
+        }
+    }
+    async fn consent_scopes(&self) -> ApplicationConsentScopes {
+        let c = self.app.consent_scopes();
+        let ids = |v: &mut dyn Iterator<Item = &String>| v.map(|s| ID(s.clone())).collect();
+        ApplicationConsentScopes {
+            user_scopes: c.user_scopes.to_vec(),
+            resource_scope_ids: ids(&mut c.resource_scope_ids.iter()),
+            organization_scope_ids: ids(&mut c.organization_scope_ids.iter()),
+        }
+    }
+    /// Roles of a machine-to-machine application: what `client_credentials` can grant it.
+    async fn roles(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Role>> {
+        Ok(roles_by_ids(app(ctx), self.app.role_ids().iter()).await?)
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct CreateApplicationPayload {
+    application: Application,
+    /// Shown once; null for public clients (SPA, native).
+    client_secret: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct CreateApplicationInput {
+    name: String,
+    description: Option<String>,
+    #[graphql(name = "type")]
+    app_type: ApplicationType,
+    #[graphql(default)]
+    is_third_party: bool,
+    #[graphql(default)]
+    redirect_uris: Vec<String>,
+    #[graphql(default)]
+    post_logout_redirect_uris: Vec<String>,
+    #[graphql(default)]
+    cors_allowed_origins: Vec<String>,
+}
+
+#[derive(InputObject, Default)]
+pub struct UpdateApplicationInput {
+    name: Option<String>,
+    /// `""` clears it.
+    description: Option<String>,
+    /// Cannot change; accepted only when equal to the current type.
+    #[graphql(name = "type")]
+    app_type: Option<ApplicationType>,
+    /// Cannot change; accepted only when equal to the current value.
+    is_third_party: Option<bool>,
+    redirect_uris: Option<Vec<String>>,
+    post_logout_redirect_uris: Option<Vec<String>>,
+    cors_allowed_origins: Option<Vec<String>>,
+    always_issue_refresh_token: Option<bool>,
+    rotate_refresh_token: Option<bool>,
+    refresh_token_ttl_days: Option<u32>,
+    refresh_token_reuse_grace_seconds: Option<u32>,
+    id_token_signed_response_alg: Option<SigningAlgorithm>,
+}
+
+#[derive(InputObject)]
+pub struct ApplicationConsentScopesInput {
+    #[graphql(default)]
+    user_scopes: Vec<String>,
+    #[graphql(default)]
+    resource_scope_ids: Vec<ID>,
+    #[graphql(default)]
+    organization_scope_ids: Vec<ID>,
+}
+
+#[derive(InputObject)]
+pub struct ApplicationBrandingInput {
+    display_name: Option<String>,
+    logo_url: Option<String>,
+    terms_of_use_url: Option<String>,
+    privacy_policy_url: Option<String>,
+}
+
+#[derive(InputObject, Default)]
+pub struct ApplicationFilter {
+    #[graphql(name = "type")]
+    app_type: Option<ApplicationType>,
+    is_third_party: Option<bool>,
+    /// Part of the name, any case.
+    search: Option<String>,
+}
+
+/// Loads an application that exists (not deleted).
+pub async fn load(state: &crate::state::AppState, id: &str) -> ApiResult<Application> {
+    let (app, _) = state.commands.load::<App>(id).await?;
+    if !app.is_active() {
+        return Err(ApiError::not_found("application"));
+    }
+    Ok(Application {
+        id: id.to_string(),
+        app,
+    })
+}
+
+#[derive(Default)]
+pub struct ApplicationQuery;
+
+#[Object]
+impl ApplicationQuery {
+    async fn application(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<Option<Application>> {
+        match load(app(ctx), &id).await {
+            Ok(a) => Ok(Some(a)),
+            Err(e) if e.code == super::Code::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    async fn applications(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        filter: Option<ApplicationFilter>,
+    ) -> async_graphql::Result<Connection<Cursor, Application, EmptyFields, EmptyFields>> {
+        let state = app(ctx);
+        let page = Page::new(first, after)?;
+        let filter = filter.unwrap_or_default();
+        let (created_at, id) = page.after_bound();
+        let mut sql = String::from(
+            "SELECT id, created_at FROM rm_applications \
+             WHERE (created_at > $1 OR (created_at = $1 AND id > $2))",
+        );
+        let mut n = 2;
+        let mut next = |sql: &mut String, clause: &str| {
+            n += 1;
+            sql.push_str(&clause.replace('?', &format!("${n}")));
+        };
+        let app_type = filter.app_type.map(|t| {
+            serde_json::to_value(AppType::from(t))
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default()
+        });
+        if app_type.is_some() {
+            next(&mut sql, " AND app_type = ?");
+        }
+        if filter.is_third_party.is_some() {
+            next(&mut sql, " AND is_third_party = ?");
+        }
+        let search = filter.search.map(|s| format!("%{}%", s.to_lowercase()));
+        if search.is_some() {
+            next(&mut sql, " AND LOWER(name) LIKE ?");
+        }
+        n += 1;
+        sql.push_str(&format!(" ORDER BY created_at, id LIMIT ${n}"));
+        let mut query = sqlx::query(&sql).bind(created_at).bind(id);
+        if let Some(t) = app_type {
+            query = query.bind(t);
+        }
+        if let Some(third) = filter.is_third_party {
+            query = query.bind(third);
+        }
+        if let Some(s) = search {
+            query = query.bind(s);
+        }
+        let rows = query
+            .bind(page.limit())
+            .fetch_all(state.store.pool())
+            .await
+            .map_err(ApiError::from)?;
+        let mut nodes = Vec::with_capacity(rows.len());
+        for row in rows {
+            let id: String = row.try_get("id").map_err(ApiError::from)?;
+            let created_at: i64 = row.try_get("created_at").map_err(ApiError::from)?;
+            // Deleted since the read model was read: skip rather than fail the page.
+            if let Ok(application) = load(state, &id).await {
+                nodes.push((Cursor { created_at, id }, application));
+            }
+        }
+        Ok(connection(&page, nodes))
+    }
+}
+
+#[derive(Default)]
+pub struct ApplicationMutation;
+
+#[Object]
+impl ApplicationMutation {
+    async fn create_application(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateApplicationInput,
+    ) -> async_graphql::Result<CreateApplicationPayload> {
+        let state = app(ctx);
+        let app_type = AppType::from(input.app_type);
+        let secret = app_type.is_confidential().then(tokens::new_token);
+        let id = new_id();
+        let new = NewApplication {
+            name: input.name,
+            description: input.description,
+            app_type,
+            is_third_party: input.is_third_party,
+            redirect_uris: input.redirect_uris,
+            post_logout_redirect_uris: input.post_logout_redirect_uris,
+            cors_allowed_origins: input.cors_allowed_origins,
+            client_secret_digest: secret.as_deref().map(tokens::digest),
+        };
+        state
+            .commands
+            .execute::<App>(&id, ApplicationCommand::Create(new), &command_context(ctx))
+            .await
+            .map_err(ApiError::from)?;
+        settle(state).await?;
+        Ok(CreateApplicationPayload {
+            application: load(state, &id).await?,
+            client_secret: secret,
+        })
+    }
+
+    async fn update_application(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdateApplicationInput,
+    ) -> async_graphql::Result<Application> {
+        let state = app(ctx);
+        let current = load(state, &id).await?;
+        if input
+            .app_type
+            .is_some_and(|t| Some(AppType::from(t)) != current.app.app_type())
+        {
+            return Err(ApiError::validation("an application's type cannot change").into());
+        }
+        if input
+            .is_third_party
+            .is_some_and(|t| t != current.app.is_third_party())
+        {
+            return Err(ApiError::validation(
+                "whether an application is third-party cannot change",
+            )
+            .into());
+        }
+        let changes = ApplicationChanges {
+            name: input.name,
+            description: input.description,
+            redirect_uris: input.redirect_uris,
+            post_logout_redirect_uris: input.post_logout_redirect_uris,
+            cors_allowed_origins: input.cors_allowed_origins,
+            always_issue_refresh_token: input.always_issue_refresh_token,
+            rotate_refresh_token: input.rotate_refresh_token,
+            refresh_token_ttl_days: input.refresh_token_ttl_days,
+            refresh_token_reuse_grace_seconds: input.refresh_token_reuse_grace_seconds,
+            id_token_signed_response_alg: input.id_token_signed_response_alg.map(Into::into),
+        };
+        run(ctx, &id, ApplicationCommand::Update(changes)).await
+    }
+
+    /// Deletes the application; its id is never reused. Returns the id.
+    async fn delete_application(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ID> {
+        let state = app(ctx);
+        state
+            .commands
+            .execute::<App>(&id, ApplicationCommand::Delete, &command_context(ctx))
+            .await
+            .map_err(ApiError::from)?;
+        settle(state).await?;
+        Ok(id)
+    }
+
+    /// A new client secret for a confidential application, shown once; the old one stops
+    /// working at once.
+    async fn rotate_application_secret(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<CreateApplicationPayload> {
+        let secret = tokens::new_token();
+        let application = run(
+            ctx,
+            &id,
+            ApplicationCommand::RotateSecret {
+                client_secret_digest: tokens::digest(&secret),
+            },
+        )
+        .await?;
+        Ok(CreateApplicationPayload {
+            application,
+            client_secret: Some(secret),
+        })
+    }
+
+    /// Which permissions a third-party application may request at all. The consent page
+    /// offers a user only those the app may ask for AND the user holds through roles.
+    async fn set_application_consent_scopes(
+        &self,
+        ctx: &Context<'_>,
+        application_id: ID,
+        input: ApplicationConsentScopesInput,
+    ) -> async_graphql::Result<Application> {
+        let resource_scope_ids: Vec<String> =
+            input.resource_scope_ids.into_iter().map(|i| i.0).collect();
+        let organization_scope_ids: Vec<String> = input
+            .organization_scope_ids
+            .into_iter()
+            .map(|i| i.0)
+            .collect();
+        check_scope_ids(app(ctx), &resource_scope_ids, &organization_scope_ids).await?;
+        let scopes = ConsentScopes {
+            user_scopes: input.user_scopes.into_iter().collect(),
+            resource_scope_ids: resource_scope_ids.into_iter().collect(),
+            organization_scope_ids: organization_scope_ids.into_iter().collect(),
+        };
+        run(
+            ctx,
+            &application_id,
+            ApplicationCommand::SetConsentScopes(scopes),
+        )
+        .await
+    }
+
+    /// What the consent page shows of the application.
+    async fn set_application_branding(
+        &self,
+        ctx: &Context<'_>,
+        application_id: ID,
+        input: ApplicationBrandingInput,
+    ) -> async_graphql::Result<Application> {
+        let branding = Branding {
+            display_name: input.display_name,
+            logo_url: input.logo_url,
+            terms_of_use_url: input.terms_of_use_url,
+            privacy_policy_url: input.privacy_policy_url,
+        };
+        run(
+            ctx,
+            &application_id,
+            ApplicationCommand::SetBranding(branding),
+        )
+        .await
+    }
+
+    /// Gives a machine-to-machine application roles: the scopes `client_credentials` grants.
+    async fn assign_application_roles(
+        &self,
+        ctx: &Context<'_>,
+        application_id: ID,
+        role_ids: Vec<ID>,
+    ) -> async_graphql::Result<Application> {
+        let role_ids: Vec<String> = role_ids.into_iter().map(|i| i.0).collect();
+        super::access_control::check_roles(
+            app(ctx),
+            &role_ids,
+            sigil_domain::access_control::RoleKind::MachineToMachine,
+        )
+        .await?;
+        run(
+            ctx,
+            &application_id,
+            ApplicationCommand::AssignRoles { role_ids },
+        )
+        .await
+    }
+
+    async fn remove_application_roles(
+        &self,
+        ctx: &Context<'_>,
+        application_id: ID,
+        role_ids: Vec<ID>,
+    ) -> async_graphql::Result<Application> {
+        let role_ids = role_ids.into_iter().map(|i| i.0).collect();
+        run(
+            ctx,
+            &application_id,
+            ApplicationCommand::RemoveRoles { role_ids },
+        )
+        .await
+    }
+}
+
+/// Runs a command on an application, waits for the read models, returns the application.
+async fn run(
+    ctx: &Context<'_>,
+    id: &str,
+    command: ApplicationCommand,
+) -> async_graphql::Result<Application> {
+    let state = app(ctx);
+    state
+        .commands
+        .execute::<App>(id, command, &command_context(ctx))
+        .await
+        .map_err(ApiError::from)?;
+    settle(state).await?;
+    Ok(load(state, id).await?)
+}

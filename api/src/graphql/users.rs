@@ -1,0 +1,261 @@
+//! Users: accounts, their passwords and status, their roles, and the organizations they
+//! belong to. Password hashes never leave the domain.
+
+use async_graphql::connection::{Connection, EmptyFields};
+use async_graphql::{Context, ID, InputObject, Object};
+use sigil_domain::access_control::RoleKind;
+use sigil_domain::{NewUser, User as DomainUser, UserChanges, UserCommand};
+use sigil_eventstore::sqlx::{self, Row};
+
+use super::access_control::{Role, check_roles, roles_by_ids};
+use super::error::{ApiError, ApiResult};
+use super::organizations::{Organization, organizations_of};
+use super::pagination::{Cursor, Page, connection};
+use super::{app, command_context, new_id, settle};
+use crate::state::AppState;
+use crate::users;
+
+pub struct User {
+    pub id: String,
+    pub user: DomainUser,
+}
+
+#[Object]
+impl User {
+    async fn id(&self) -> ID {
+        ID(self.id.clone())
+    }
+    async fn username(&self) -> Option<&str> {
+        self.user.username()
+    }
+    async fn primary_email(&self) -> Option<&str> {
+        self.user.primary_email()
+    }
+    async fn name(&self) -> Option<&str> {
+        self.user.name()
+    }
+    /// A suspended user cannot sign in; their account and grants stay.
+    async fn is_suspended(&self) -> bool {
+        self.user.is_suspended()
+    }
+    /// Whether a password is set (it is never shown, not even hashed).
+    async fn has_password(&self) -> bool {
+        self.user.password_hash().is_some()
+    }
+    async fn roles(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Role>> {
+        Ok(roles_by_ids(app(ctx), self.user.role_ids().iter()).await?)
+    }
+    async fn organizations(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Organization>> {
+        Ok(organizations_of(app(ctx), &self.id).await?)
+    }
+}
+
+/// Loads a user that exists (suspended included, deleted not).
+pub async fn load(state: &AppState, id: &str) -> ApiResult<User> {
+    let (user, _) = state.commands.load::<DomainUser>(id).await?;
+    if !(user.is_active() || user.is_suspended()) {
+        return Err(ApiError::not_found("user"));
+    }
+    Ok(User {
+        id: id.to_string(),
+        user,
+    })
+}
+
+#[derive(InputObject)]
+pub struct CreateUserInput {
+    username: Option<String>,
+    primary_email: Option<String>,
+    /// Checked against the password policy, stored only as an Argon2id hash.
+    password: Option<String>,
+    name: Option<String>,
+}
+
+/// `""` removes a field; an absent field is left as it is.
+#[derive(InputObject)]
+pub struct UpdateUserInput {
+    username: Option<String>,
+    primary_email: Option<String>,
+    name: Option<String>,
+}
+
+#[derive(Default)]
+pub struct UserQuery;
+
+#[Object]
+impl UserQuery {
+    async fn user(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<User>> {
+        match load(app(ctx), &id).await {
+            Ok(u) => Ok(Some(u)),
+            Err(e) if e.code == super::Code::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Users in the order they were created; `search` matches part of the username, email
+    /// or name in any case.
+    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    async fn users(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        search: Option<String>,
+        is_suspended: Option<bool>,
+    ) -> async_graphql::Result<Connection<Cursor, User, EmptyFields, EmptyFields>> {
+        let state = app(ctx);
+        let page = Page::new(first, after)?;
+        let (created_at, id) = page.after_bound();
+        let mut sql = String::from(
+            "SELECT id, created_at FROM rm_users \
+             WHERE (created_at > $1 OR (created_at = $1 AND id > $2))",
+        );
+        let mut n = 2;
+        let search = search.map(|s| format!("%{}%", s.to_lowercase()));
+        if search.is_some() {
+            n += 1;
+            sql.push_str(&format!(
+                " AND (LOWER(COALESCE(username, '')) LIKE ${n} \
+                 OR LOWER(COALESCE(primary_email, '')) LIKE ${n} \
+                 OR LOWER(COALESCE(name, '')) LIKE ${n})"
+            ));
+        }
+        if is_suspended.is_some() {
+            n += 1;
+            sql.push_str(&format!(" AND suspended = ${n}"));
+        }
+        n += 1;
+        sql.push_str(&format!(" ORDER BY created_at, id LIMIT ${n}"));
+        let mut query = sqlx::query(&sql).bind(created_at).bind(id);
+        if let Some(s) = search {
+            query = query.bind(s);
+        }
+        if let Some(s) = is_suspended {
+            query = query.bind(s);
+        }
+        let rows = query
+            .bind(page.limit())
+            .fetch_all(state.store.pool())
+            .await
+            .map_err(ApiError::from)?;
+        let mut nodes = Vec::with_capacity(rows.len());
+        for row in rows {
+            let id: String = row.try_get("id").map_err(ApiError::from)?;
+            let created_at: i64 = row.try_get("created_at").map_err(ApiError::from)?;
+            if let Ok(user) = load(state, &id).await {
+                nodes.push((Cursor { created_at, id }, user));
+            }
+        }
+        Ok(connection(&page, nodes))
+    }
+}
+
+#[derive(Default)]
+pub struct UserMutation;
+
+#[Object]
+impl UserMutation {
+    async fn create_user(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateUserInput,
+    ) -> async_graphql::Result<User> {
+        let state = app(ctx);
+        let id = new_id();
+        let new = NewUser {
+            username: input.username,
+            primary_email: input.primary_email,
+            name: input.name,
+            password_hash: None,
+        };
+        users::register(
+            &state.commands,
+            &id,
+            new,
+            input.password.as_deref(),
+            &command_context(ctx),
+        )
+        .await
+        .map_err(ApiError::from)?;
+        settle(state).await?;
+        Ok(load(state, &id).await?)
+    }
+
+    async fn update_user(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdateUserInput,
+    ) -> async_graphql::Result<User> {
+        let changes = UserChanges {
+            username: input.username,
+            primary_email: input.primary_email,
+            name: input.name,
+        };
+        run(ctx, &id, UserCommand::Update(changes)).await
+    }
+
+    async fn set_user_password(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        password: String,
+    ) -> async_graphql::Result<User> {
+        let state = app(ctx);
+        users::set_password(&state.commands, &id, &password, &command_context(ctx))
+            .await
+            .map_err(ApiError::from)?;
+        settle(state).await?;
+        Ok(load(state, &id).await?)
+    }
+
+    /// The user can no longer sign in; tokens already issued stop at userinfo and refresh.
+    async fn suspend_user(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<User> {
+        run(ctx, &id, UserCommand::Suspend).await
+    }
+
+    async fn reinstate_user(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<User> {
+        run(ctx, &id, UserCommand::Reinstate).await
+    }
+
+    /// Deletes the user and frees their username and email. Returns the id.
+    async fn delete_user(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ID> {
+        let state = app(ctx);
+        users::delete(&state.commands, &id, &command_context(ctx))
+            .await
+            .map_err(ApiError::from)?;
+        settle(state).await?;
+        Ok(id)
+    }
+
+    /// Gives a user roles, and with them the scopes the roles hold.
+    async fn assign_user_roles(
+        &self,
+        ctx: &Context<'_>,
+        user_id: ID,
+        role_ids: Vec<ID>,
+    ) -> async_graphql::Result<User> {
+        let role_ids: Vec<String> = role_ids.into_iter().map(|i| i.0).collect();
+        check_roles(app(ctx), &role_ids, RoleKind::User).await?;
+        run(ctx, &user_id, UserCommand::AssignRoles { role_ids }).await
+    }
+
+    async fn remove_user_roles(
+        &self,
+        ctx: &Context<'_>,
+        user_id: ID,
+        role_ids: Vec<ID>,
+    ) -> async_graphql::Result<User> {
+        let role_ids = role_ids.into_iter().map(|i| i.0).collect();
+        run(ctx, &user_id, UserCommand::RemoveRoles { role_ids }).await
+    }
+}
+
+async fn run(ctx: &Context<'_>, id: &str, command: UserCommand) -> async_graphql::Result<User> {
+    let state = app(ctx);
+    users::execute(&state.commands, id, command, &command_context(ctx))
+        .await
+        .map_err(ApiError::from)?;
+    settle(state).await?;
+    Ok(load(state, id).await?)
+}
