@@ -8,7 +8,9 @@ use sigil_domain::authorization_code::{
 };
 use sigil_domain::consent::{Consent, consent_id};
 use sigil_domain::{Application, User};
-use sigil_web_consent::{ConsentPage, SignInPage, describe_scope, render};
+use sigil_web_consent::{
+    Account, Branding, ConsentPage, ErrorMessage, SignInError, SignInPage, render,
+};
 
 use super::request::RedirectError;
 use crate::http::pages::{allow_form_redirect, error_page, html};
@@ -26,8 +28,7 @@ pub fn server_error(headers: &HeaderMap, cause: impl std::fmt::Display) -> Respo
     tracing::error!(%cause, "authorization failed");
     error_page(
         StatusCode::INTERNAL_SERVER_ERROR,
-        "Something went wrong",
-        "Sign-in could not be completed. Try again in a moment.",
+        ErrorMessage::SignInFailed,
         headers,
     )
 }
@@ -219,12 +220,12 @@ pub fn sign_in_page(
     interaction: &Interaction,
     application: &Application,
     identifier: &str,
-    error: Option<&str>,
+    error: Option<SignInError>,
 ) -> Response {
     let csrf = new_token();
     let sealed = state.interactions.seal(interaction);
     let page = render(&SignInPage {
-        lang: "en",
+        locale: interaction.locale(),
         action: SIGN_IN_ACTION,
         interaction: &sealed,
         csrf: &csrf,
@@ -243,6 +244,9 @@ pub fn sign_in_page(
     with_csrf(response, &csrf, state.secure_cookies())
 }
 
+/// The consent page. Fills the view model from what Sigil knows today: the application's
+/// name as its display name and the user scopes the request asks for; branding, API
+/// resource and organization permissions come with the data that holds them.
 pub fn consent_page(
     state: &AppState,
     interaction: &Interaction,
@@ -251,24 +255,30 @@ pub fn consent_page(
 ) -> Response {
     let csrf = new_token();
     let sealed = state.interactions.seal(interaction);
-    let account = user
+    let identifier = user
         .username()
         .or(user.primary_email())
-        .unwrap_or("your account")
+        .unwrap_or_default()
         .to_string();
     let page = render(&ConsentPage {
-        lang: "en",
+        locale: interaction.locale(),
         action: CONSENT_ACTION,
         interaction: &sealed,
         csrf: &csrf,
-        app_name: application.name(),
-        account: &account,
-        permissions: interaction
-            .request
-            .scope
-            .iter()
-            .map(|s| describe_scope(s))
-            .collect(),
+        branding: Branding {
+            display_name: application.name().to_string(),
+            logo_url: None,
+            terms_of_use_url: None,
+            privacy_policy_url: None,
+        },
+        account: Account {
+            identifier,
+            name: user.name().map(str::to_string),
+        },
+        user_scopes: interaction.request.scope.clone(),
+        resources: vec![],
+        organization_scopes: vec![],
+        organizations: vec![],
     });
     let mut response = html(StatusCode::OK, page);
     allow_form_redirect(&mut response, &interaction.request.redirect_uri);
