@@ -433,6 +433,24 @@ async fn browser_third_party_spa_signs_in_consents_and_redeems_the_code() {
         );
         assert!(s.text(".account p").await.contains("alice"));
         s.screenshot("consent").await;
+
+        // On a phone: nothing wider than the screen, the buttons full width.
+        s.browser.set_window_size(390, 844).await.unwrap();
+        let widths = s
+            .browser
+            .execute(
+                "return [document.documentElement.scrollWidth, window.innerWidth, \
+                 document.querySelector('.actions button').getBoundingClientRect().width];",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let [page, screen, button] = [0, 1, 2].map(|i| widths[i].as_f64().unwrap());
+        assert!(page <= screen, "scrolls sideways: {widths}");
+        assert!(button > screen * 0.8, "buttons span the screen: {widths}");
+        s.screenshot("consent-phone").await;
+        s.browser.set_window_size(800, 900).await.unwrap();
+
         s.button("Authorize").await.click().await.unwrap();
 
         // Back at the SPA with a code, which it redeems with its PKCE verifier.
