@@ -1,204 +1,171 @@
-//! The pages a person sees, rendered on the server with no JavaScript. Every value is
-//! HTML-escaped by the template engine; nothing a request carries is reflected raw.
+//! The pages a person sees, rendered on the server with no JavaScript: sign-in, consent,
+//! sign-out and errors. Every value is HTML-escaped by the template engine; nothing a
+//! request carries is reflected raw. Every string comes from the locale tables
+//! (`src/locales/`), in the language [`Locale::negotiate`] picks.
 //!
-//! This crate holds the markup and strings; the api crate decides which page to show and
-//! sets the security headers.
+//! This crate holds the markup, the strings and the one stylesheet; the api crate decides
+//! which page to show and sets the security headers.
+
+mod consent;
+mod locale;
+mod pages;
 
 use askama::Template;
+
+pub use consent::{
+    Account, Branding, ConsentPage, OrganizationChoice, Permission, ResourcePermissions,
+};
+pub use locale::Locale;
+pub use pages::{
+    ErrorMessage, ErrorPage, SignInError, SignInPage, SignOutConfirmPage, SignedOutPage,
+};
 
 /// The one stylesheet, served at [`STYLESHEET_PATH`].
 pub const STYLESHEET: &str = include_str!("sigil.css");
 pub const STYLESHEET_PATH: &str = "/assets/sigil.css";
 
-/// A plain explanation of what went wrong, with the request id a person can quote to
-/// support. Never a stack trace.
-#[derive(Template)]
-#[template(path = "error.html")]
-pub struct ErrorPage<'a> {
-    pub lang: &'a str,
-    pub title: &'a str,
-    pub message: &'a str,
-    pub request_id: Option<&'a str>,
-}
-
-impl ErrorPage<'_> {
-    /// Renders the page; a template that cannot render is a bug caught by the tests, so the
-    /// fallback is a minimal static page rather than an error a user would see.
-    pub fn to_html(&self) -> String {
-        self.render().unwrap_or_else(|_| {
-            "<!doctype html><title>Error</title><p>Something went wrong.</p>".into()
-        })
-    }
-}
-
-/// The sign-in page (CONTRACT.md: "Username or email", "Password", "Sign in").
-#[derive(Template)]
-#[template(path = "sign_in.html")]
-pub struct SignInPage<'a> {
-    pub lang: &'a str,
-    pub action: &'a str,
-    pub interaction: &'a str,
-    pub csrf: &'a str,
-    pub app_name: Option<&'a str>,
-    pub identifier: &'a str,
-    pub error: Option<&'a str>,
-}
-
-/// The consent page: the application's name as the heading, each permission a list item,
-/// Authorize and Cancel.
-#[derive(Template)]
-#[template(path = "consent.html")]
-pub struct ConsentPage<'a> {
-    pub lang: &'a str,
-    pub action: &'a str,
-    pub interaction: &'a str,
-    pub csrf: &'a str,
-    pub app_name: &'a str,
-    pub account: &'a str,
-    pub permissions: Vec<String>,
-}
-
-/// Renders any page; a template that cannot render is a bug the tests catch.
+/// Renders any page; a template that cannot render is a bug the tests catch, so the
+/// fallback is a minimal static page rather than an error a user would see.
 pub fn render(page: &impl Template) -> String {
     page.render().unwrap_or_else(|_| {
         "<!doctype html><title>Error</title><p>Something went wrong.</p>".into()
     })
 }
 
-/// A person-readable description of a scope, for the consent page.
-pub fn describe_scope(scope: &str) -> String {
-    match scope {
-        "openid" => "Sign you in with your account".into(),
-        "profile" => "See your name and username".into(),
-        "email" => "See your email address".into(),
-        "offline_access" => "Keep access while you are away".into(),
-        other => format!("Use the permission \"{other}\""),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn error_page_escapes_what_it_shows() {
-        let html = ErrorPage {
-            lang: "en",
-            title: "Not found",
-            message: "<script>alert(1)</script>",
-            request_id: Some("req-\"1\""),
+    /// One of each page, in each language, with everything optional filled in.
+    fn every_page() -> Vec<String> {
+        let mut pages = vec![];
+        for locale in Locale::ALL {
+            pages.push(render(&SignInPage {
+                locale,
+                action: "/a",
+                interaction: "i",
+                csrf: "c",
+                app_name: Some("App"),
+                identifier: "",
+                error: Some(SignInError::WrongCredentials),
+            }));
+            pages.push(render(&ConsentPage {
+                locale,
+                action: "/a",
+                interaction: "i",
+                csrf: "c",
+                branding: Branding {
+                    display_name: "App".into(),
+                    logo_url: Some("https://cdn.example.com/l.png".into()),
+                    terms_of_use_url: Some("https://example.com/t".into()),
+                    privacy_policy_url: Some("https://example.com/p".into()),
+                },
+                account: Account {
+                    identifier: "alice".into(),
+                    name: None,
+                },
+                user_scopes: vec!["openid".into()],
+                resources: vec![ResourcePermissions {
+                    name: "API".into(),
+                    scopes: vec![Permission {
+                        name: "read".into(),
+                        description: None,
+                    }],
+                }],
+                organization_scopes: vec![Permission {
+                    name: "org:read".into(),
+                    description: None,
+                }],
+                organizations: vec![
+                    OrganizationChoice {
+                        id: "1".into(),
+                        name: "One".into(),
+                    },
+                    OrganizationChoice {
+                        id: "2".into(),
+                        name: "Two".into(),
+                    },
+                ],
+            }));
+            pages.push(
+                ErrorPage {
+                    locale,
+                    message: ErrorMessage::BadSignInRequest,
+                    detail: Some("d"),
+                    request_id: Some("r"),
+                }
+                .to_html(),
+            );
+            pages.push(render(&SignOutConfirmPage {
+                locale,
+                action: "/a",
+                csrf: "c",
+                app_name: None,
+                fields: vec![],
+            }));
+            pages.push(render(&SignedOutPage {
+                locale,
+                app_name: None,
+            }));
         }
-        .to_html();
-        assert!(html.contains("&#60;script&#62;alert(1)"), "{html}");
-        assert!(!html.contains("<script>"));
-        assert!(html.contains("<html lang=\"en\">"));
-        assert!(html.contains("Request ID"));
-        assert!(html.contains("/assets/sigil.css"));
+        pages
     }
 
     #[test]
-    fn request_id_is_optional() {
-        let html = ErrorPage {
-            lang: "en",
-            title: "Oops",
-            message: "m",
-            request_id: None,
+    fn pages_have_no_script_no_inline_style_and_only_our_stylesheet() {
+        for html in every_page() {
+            assert!(!html.contains("Something went wrong."), "did not render");
+            assert!(!html.contains("<script"), "{html}");
+            assert!(!html.contains("<style"), "{html}");
+            assert!(!html.contains("style="), "{html}");
+            let handlers = html
+                .split('<')
+                .filter_map(|tag| tag.split('>').next())
+                .flat_map(str::split_whitespace)
+                .filter(|attribute| attribute.starts_with("on") && attribute.contains('='))
+                .count();
+            assert_eq!(handlers, 0, "no event handler attributes: {html}");
+            assert_eq!(html.matches("<link rel=\"stylesheet\"").count(), 1);
+            assert!(html.contains("href=\"/assets/sigil.css\""));
+            assert!(html.contains("name=\"viewport\""));
         }
-        .to_html();
-        assert!(!html.contains("Request ID"));
     }
-}
-
-#[cfg(test)]
-mod page_tests {
-    use super::*;
 
     #[test]
-    fn sign_in_page_has_the_contract_labels_and_escapes_values() {
-        let html = render(&SignInPage {
-            lang: "en",
-            action: "/oidc/interaction/sign-in",
-            interaction: "abc",
-            csrf: "tok",
-            app_name: Some("<Photos>"),
-            identifier: "\"><script>",
-            error: Some("The username or password is incorrect."),
-        });
-        for label in [
-            "Username or email",
-            "Password",
-            "Sign in",
-            "name=\"identifier\"",
-            "name=\"password\"",
-        ] {
-            assert!(html.contains(label), "{label}");
+    fn every_input_is_labelled_and_nothing_jumps_the_tab_order() {
+        for html in every_page() {
+            assert!(!html.contains("tabindex=\"") || html.contains("tabindex=\"-1\""));
+            for input in html.split("<input").skip(1) {
+                let tag = &input[..input.find('>').unwrap()];
+                if tag.contains("type=\"hidden\"") {
+                    continue;
+                }
+                let id = tag
+                    .split("id=\"")
+                    .nth(1)
+                    .and_then(|s| s.split('"').next())
+                    .unwrap_or_else(|| panic!("an input without an id: {tag}"));
+                assert!(
+                    html.contains(&format!("<label for=\"{id}\"")),
+                    "no label for {id}"
+                );
+            }
         }
-        assert!(!html.contains("<script>") && !html.contains("<Photos>"));
     }
 
     #[test]
-    fn consent_page_lists_permissions_with_authorize_and_cancel() {
-        let html = render(&ConsentPage {
-            lang: "en",
-            action: "/oidc/interaction/consent",
-            interaction: "abc",
-            csrf: "tok",
-            app_name: "Photos",
-            account: "alice",
-            permissions: vec![describe_scope("openid"), describe_scope("email")],
-        });
-        assert!(html.contains("<h1>Photos</h1>"));
-        assert!(html.contains("<li>See your email address</li>"));
-        assert!(html.contains(">Authorize</button>") && html.contains(">Cancel</button>"));
-    }
-}
-
-/// Asks the person to confirm signing out (OpenID Connect RP-Initiated Logout 1.0 §2: the OP
-/// MUST ask when it cannot tell from an ID token hint that the request is the user's own).
-/// `fields` are the logout request's parameters, carried through the form unchanged.
-#[derive(Template)]
-#[template(path = "sign_out_confirm.html")]
-pub struct SignOutConfirmPage<'a> {
-    pub lang: &'a str,
-    pub action: &'a str,
-    pub csrf: &'a str,
-    pub app_name: Option<&'a str>,
-    pub fields: Vec<(&'a str, &'a str)>,
-}
-
-/// Shown after signing out when there is nowhere to send the person back to.
-#[derive(Template)]
-#[template(path = "signed_out.html")]
-pub struct SignedOutPage<'a> {
-    pub lang: &'a str,
-    pub app_name: Option<&'a str>,
-}
-
-#[cfg(test)]
-mod sign_out_page_tests {
-    use super::*;
-
-    #[test]
-    fn sign_out_confirmation_carries_the_request_escaped_with_a_sign_out_button() {
-        let html = render(&SignOutConfirmPage {
-            lang: "en",
-            action: "/oidc/session/end",
-            csrf: "tok",
-            app_name: Some("<Photos>"),
-            fields: vec![("state", "\"><script>"), ("client_id", "spa")],
-        });
-        assert!(html.contains(">Sign out</button>"), "{html}");
-        assert!(html.contains("name=\"csrf\" value=\"tok\""));
-        assert!(html.contains("name=\"client_id\" value=\"spa\""));
-        assert!(!html.contains("<script>") && !html.contains("<Photos>"));
+    fn every_form_posts_a_csrf_token() {
+        for html in every_page() {
+            let forms = html.matches("<form ").count();
+            assert_eq!(html.matches("name=\"csrf\"").count(), forms, "{html}");
+            assert!(!html.contains("method=\"get\""));
+        }
     }
 
     #[test]
-    fn signed_out_page_says_so() {
-        let html = render(&SignedOutPage {
-            lang: "en",
-            app_name: None,
-        });
-        assert!(html.contains("You are signed out"));
+    fn the_stylesheet_shows_focus_and_states_its_contrast() {
+        assert!(STYLESHEET.contains(":focus-visible"));
+        assert!(STYLESHEET.contains("AA"));
+        assert!(STYLESHEET.contains("@media"));
     }
 }

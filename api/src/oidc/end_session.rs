@@ -24,7 +24,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use sigil_domain::Application;
 use sigil_domain::session::{Session, SessionCommand};
-use sigil_web_consent::{SignOutConfirmPage, SignedOutPage, render};
+use sigil_web_consent::{ErrorMessage, Locale, SignOutConfirmPage, SignedOutPage, render};
 
 use super::context::request_context;
 use super::error::OAuthError;
@@ -33,7 +33,7 @@ use super::interaction::{CSRF_COOKIE, cookie, csrf_ok, set_cookie};
 use super::sessions::{self, ActiveSession, SESSION_COOKIE};
 use super::tokens::{digest, new_token};
 use crate::commands::CommandError;
-use crate::http::pages::{error_page, html};
+use crate::http::pages::{self, error_page, error_page_with, html};
 use crate::keys::verify::{VerifyError, verify_own};
 use crate::state::AppState;
 
@@ -58,7 +58,12 @@ pub async fn end_session_get(
 ) -> Response {
     match parse(query.unwrap_or_default().as_bytes()) {
         Ok(params) => logout(&state, peer, &headers, &params).await,
-        Err(e) => refused(&headers, &e.to_string()),
+        Err(e) => refused(
+            &headers,
+            ErrorMessage::BadSignOutRequest,
+            Some(&e.to_string()),
+            None,
+        ),
     }
 }
 
@@ -72,7 +77,14 @@ pub async fn end_session_post(
 ) -> Response {
     let params = match form {
         Ok(form) => form.0,
-        Err(e) => return refused(&headers, &e.to_string()),
+        Err(e) => {
+            return refused(
+                &headers,
+                ErrorMessage::BadSignOutRequest,
+                Some(&e.to_string()),
+                None,
+            );
+        }
     };
     if !params.contains_key("csrf") {
         // A form an application posted from its own site: the session cookie is SameSite=Lax,
@@ -81,10 +93,11 @@ pub async fn end_session_post(
         return see_other(&resend_as_get(&state, &params));
     }
     if !csrf_ok(&headers, params.get("csrf").map(String::as_str)) {
-        return error_page(
+        return error_page_with(
             StatusCode::BAD_REQUEST,
-            "This sign-out has expired",
-            "Go back to the application and sign out again.",
+            ErrorMessage::SignOutExpired,
+            None,
+            params.get("ui_locales").map(String::as_str),
             &headers,
         );
     }
@@ -129,6 +142,8 @@ async fn logout(
 /// What the request asks, once checked.
 #[derive(Debug)]
 struct Checked {
+    /// The pages' language: the request's `ui_locales` (§2), else the browser's.
+    locale: Locale,
     hint: Option<Hint>,
     app_name: Option<String>,
     /// The registered post-logout redirect URI, with `state` already added.
@@ -143,7 +158,7 @@ async fn check(
     params: &HashMap<String, String>,
 ) -> Result<Checked, Response> {
     let get = |name: &str| params.get(name).map(String::as_str);
-    // `ui_locales` (§2) is accepted; Sigil's pages exist only in English for now.
+    let locale = pages::locale(get("ui_locales"), headers);
     let hint = match get("id_token_hint") {
         Some(token) => {
             let issuer = state.config.issuer();
@@ -153,8 +168,9 @@ async fn check(
                     tracing::info!(reason = %e, "refused an id_token_hint");
                     return Err(refused(
                         headers,
-                        "The application asked to sign you out with a token Sigil cannot \
-                         verify. You are still signed in.",
+                        ErrorMessage::SignOutUnverifiedHint,
+                        None,
+                        get("ui_locales"),
                     ));
                 }
             }
@@ -164,8 +180,9 @@ async fn check(
     let client_id = client_of(hint.as_ref(), get("client_id")).map_err(|()| {
         refused(
             headers,
-            "The sign-out request names one application in its token and another in \
-             client_id. You are still signed in.",
+            ErrorMessage::SignOutClientMismatch,
+            None,
+            get("ui_locales"),
         )
     })?;
     let application = match &client_id {
@@ -193,6 +210,7 @@ async fn check(
         (None, _) => None,
     };
     Ok(Checked {
+        locale,
         hint,
         app_name: application.map(|app| app.name().to_string()),
         redirect,
@@ -256,7 +274,7 @@ async fn finish(
         None => html(
             StatusCode::OK,
             render(&SignedOutPage {
-                lang: "en",
+                locale: checked.locale,
                 app_name: checked.app_name.as_deref(),
             }),
         ),
@@ -313,7 +331,7 @@ fn confirmation_page(
         .filter_map(|name| params.get(*name).map(|value| (*name, value.as_str())))
         .collect();
     let page = render(&SignOutConfirmPage {
-        lang: "en",
+        locale: checked.locale,
         action: END_SESSION_ACTION,
         csrf: &csrf,
         app_name: checked.app_name.as_deref(),
@@ -354,11 +372,17 @@ fn see_other(uri: &str) -> Response {
     response
 }
 
-fn refused(headers: &HeaderMap, message: &str) -> Response {
-    error_page(
+fn refused(
+    headers: &HeaderMap,
+    message: ErrorMessage,
+    detail: Option<&str>,
+    ui_locales: Option<&str>,
+) -> Response {
+    error_page_with(
         StatusCode::BAD_REQUEST,
-        "This sign-out request does not work",
         message,
+        detail,
+        ui_locales,
         headers,
     )
 }
@@ -367,8 +391,7 @@ fn server_error(headers: &HeaderMap, cause: impl std::fmt::Display) -> Response 
     tracing::error!(%cause, "sign-out failed");
     error_page(
         StatusCode::INTERNAL_SERVER_ERROR,
-        "Something went wrong",
-        "Sign-out could not be completed. Try again in a moment.",
+        ErrorMessage::SignOutFailed,
         headers,
     )
 }

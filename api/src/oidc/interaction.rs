@@ -9,6 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
+use sigil_web_consent::Locale;
 use subtle::ConstantTimeEq;
 
 use super::authorize::request::AuthRequest;
@@ -26,6 +27,20 @@ pub struct Interaction {
     /// Set once the person has authorized on the consent page (prompt=consent is met).
     #[serde(default)]
     pub consented: bool,
+    /// The pages' language, chosen when the interaction starts from `ui_locales` and the
+    /// browser's `Accept-Language` (so every page of one sign-in speaks the same one).
+    #[serde(default)]
+    pub locale_tag: Option<String>,
+}
+
+impl Interaction {
+    /// The language of this interaction's pages.
+    pub fn locale(&self) -> Locale {
+        self.locale_tag
+            .as_deref()
+            .and_then(Locale::from_tag)
+            .unwrap_or_else(|| Locale::negotiate(self.request.ui_locales.as_deref(), None))
+    }
 }
 
 pub struct InteractionKey([u8; 32]);
@@ -121,6 +136,7 @@ mod tests {
             issued_at: now,
             session_id: None,
             consented: false,
+            locale_tag: Some("ja".into()),
         }
     }
 
@@ -137,6 +153,28 @@ mod tests {
         let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged).unwrap());
         assert_eq!(key.open(&format!("{body}.{tag}"), 1100), None);
         assert_eq!(key.open("garbage", 1100), None);
+    }
+
+    #[test]
+    fn the_language_travels_with_the_interaction() {
+        let mut i = interaction(1000);
+        assert_eq!(i.locale(), Locale::Ja);
+        // Sealed before pages were localised: the request's ui_locales, else English.
+        i.locale_tag = None;
+        assert_eq!(i.locale(), Locale::En);
+        i.request.ui_locales = Some("ja-JP".into());
+        assert_eq!(i.locale(), Locale::Ja);
+        let key = InteractionKey::new([1; 32]);
+        let body = URL_SAFE_NO_PAD.encode(
+            br#"{"request":{"client_id":"spa","redirect_uri":"https://a/cb","scope":[],"state":null,"nonce":null,"code_challenge":null,"prompt":{"none":false,"login":false,"consent":false},"max_age":null,"login_hint":null,"ui_locales":null},"issued_at":1000,"session_id":null}"#,
+        );
+        let mut mac = key.mac();
+        mac.update(body.as_bytes());
+        let old = format!(
+            "{body}.{}",
+            URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+        );
+        assert_eq!(key.open(&old, 1000).map(|i| i.locale()), Some(Locale::En));
     }
 
     #[test]

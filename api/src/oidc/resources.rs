@@ -18,7 +18,10 @@ use sigil_domain::organization::Organization;
 use sigil_domain::{Application, User};
 use sigil_eventstore::StoreError;
 
+use sigil_domain::consent::{Consent, consent_id};
+
 use super::authorize::request::{AuthRequest, SUPPORTED_SCOPES};
+use super::client_auth::AuthenticatedClient;
 use super::error::OAuthError;
 use super::form::{OAuthForm, valid_resource};
 use super::jwt_access_token::organization_audience;
@@ -120,6 +123,7 @@ pub async fn for_client(
 /// A user's grant (code or refresh token) turned into one access token's target.
 pub async fn for_user(
     state: &AppState,
+    client: &AuthenticatedClient,
     user_id: &str,
     user: &User,
     grant_scope: &[String],
@@ -162,6 +166,16 @@ pub async fn for_user(
                 return Err(OAuthError::InvalidTarget(
                     "the user is not a member of that organization".into(),
                 ));
+            }
+            // A third-party application reaches only the organization the user picked.
+            if client.application.is_third_party() {
+                let id = consent_id(user_id, &client.id);
+                let (consent, _) = state.commands.load::<Consent>(&id).await?;
+                if !consent.covers([&organization_consent_item(organization_id)]) {
+                    return Err(OAuthError::InvalidTarget(
+                        "the user did not grant this application that organization".into(),
+                    ));
+                }
             }
             let ac = access_control(state).await?;
             let held = ac.granted_organization_scopes(
@@ -237,6 +251,32 @@ impl Grantable {
                 .iter()
                 .map(|s| format!("organization_scope:{}", s.id)),
         );
+        items
+    }
+}
+
+/// What a third-party application's consent must cover for organization tokens of
+/// `organization_id`: the user picked that organization on the consent page.
+pub fn organization_consent_item(organization_id: &str) -> String {
+    format!("organization:{organization_id}")
+}
+
+impl Grantable {
+    /// The consent items, with the organization the person picked on the page (when
+    /// organization permissions were asked and it is one of theirs; a single organization is
+    /// picked by being the only one).
+    pub fn consent_items_for(&self, picked: Option<&str>) -> Vec<String> {
+        let mut items = self.consent_items();
+        if !self.organization_scopes.is_empty() {
+            let picked = match (picked, self.organizations.as_slice()) {
+                (Some(id), all) => all.iter().find(|(o, _)| o == id),
+                (None, [only]) => Some(only),
+                (None, _) => None,
+            };
+            if let Some((id, _)) = picked {
+                items.push(organization_consent_item(id));
+            }
+        }
         items
     }
 }

@@ -8,7 +8,10 @@ use sigil_domain::authorization_code::{
 };
 use sigil_domain::consent::{Consent, consent_id};
 use sigil_domain::{Application, User};
-use sigil_web_consent::{ConsentPage, SignInPage, describe_scope, render};
+use sigil_web_consent::{
+    Account, Branding, ConsentPage, ErrorMessage, OrganizationChoice, Permission,
+    ResourcePermissions, SignInError, SignInPage, render,
+};
 
 use super::request::RedirectError;
 use crate::http::pages::{allow_form_redirect, error_page, html};
@@ -27,8 +30,7 @@ pub fn server_error(headers: &HeaderMap, cause: impl std::fmt::Display) -> Respo
     tracing::error!(%cause, "authorization failed");
     error_page(
         StatusCode::INTERNAL_SERVER_ERROR,
-        "Something went wrong",
-        "Sign-in could not be completed. Try again in a moment.",
+        ErrorMessage::SignInFailed,
         headers,
     )
 }
@@ -229,12 +231,12 @@ pub fn sign_in_page(
     interaction: &Interaction,
     application: &Application,
     identifier: &str,
-    error: Option<&str>,
+    error: Option<SignInError>,
 ) -> Response {
     let csrf = new_token();
     let sealed = state.interactions.seal(interaction);
     let page = render(&SignInPage {
-        lang: "en",
+        locale: interaction.locale(),
         action: SIGN_IN_ACTION,
         interaction: &sealed,
         csrf: &csrf,
@@ -253,6 +255,15 @@ pub fn sign_in_page(
     with_csrf(response, &csrf, state.secure_cookies())
 }
 
+fn permission(p: &resources::Permission) -> Permission {
+    Permission {
+        name: p.name.clone(),
+        description: p.description.clone(),
+    }
+}
+
+/// The consent page: the application as its branding presents it, and exactly the
+/// permissions the user holds and the application may ask for.
 pub fn consent_page(
     state: &AppState,
     interaction: &Interaction,
@@ -262,38 +273,54 @@ pub fn consent_page(
 ) -> Response {
     let csrf = new_token();
     let sealed = state.interactions.seal(interaction);
-    let account = user
+    let branding = application.branding();
+    let identifier = user
         .username()
         .or(user.primary_email())
-        .unwrap_or("your account")
+        .unwrap_or_default()
         .to_string();
     let page = render(&ConsentPage {
-        lang: "en",
+        locale: interaction.locale(),
         action: CONSENT_ACTION,
         interaction: &sealed,
         csrf: &csrf,
-        app_name: application.display_name(),
-        account: &account,
-        permissions: grantable
-            .user_scopes
+        branding: Branding {
+            display_name: application.display_name().to_string(),
+            logo_url: branding.logo_url.clone(),
+            terms_of_use_url: branding.terms_of_use_url.clone(),
+            privacy_policy_url: branding.privacy_policy_url.clone(),
+        },
+        account: Account {
+            identifier,
+            name: user.name().map(str::to_string),
+        },
+        // Only what the user holds and the application may ask (oidc::resources).
+        user_scopes: grantable.user_scopes.clone(),
+        resources: grantable
+            .resources
             .iter()
-            .map(|s| describe_scope(s))
-            .chain(grantable.resources.iter().flat_map(|r| {
-                r.scopes.iter().map(move |s| {
-                    format!(
-                        "{}: {}",
-                        r.name,
-                        s.description.clone().unwrap_or_else(|| s.name.clone())
-                    )
-                })
-            }))
-            .chain(
-                grantable
-                    .organization_scopes
-                    .iter()
-                    .map(|s| s.description.clone().unwrap_or_else(|| s.name.clone())),
-            )
+            .map(|r| ResourcePermissions {
+                name: r.name.clone(),
+                scopes: r.scopes.iter().map(permission).collect(),
+            })
             .collect(),
+        organization_scopes: grantable
+            .organization_scopes
+            .iter()
+            .map(permission)
+            .collect(),
+        organizations: if grantable.organization_scopes.is_empty() {
+            vec![]
+        } else {
+            grantable
+                .organizations
+                .iter()
+                .map(|(id, name)| OrganizationChoice {
+                    id: id.clone(),
+                    name: name.clone(),
+                })
+                .collect()
+        },
     });
     let mut response = html(StatusCode::OK, page);
     allow_form_redirect(&mut response, &interaction.request.redirect_uri);

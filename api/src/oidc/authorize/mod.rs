@@ -19,9 +19,10 @@ pub use sign_in::sign_in;
 
 use super::form::{OAuthForm, parse as parse_params};
 use super::interaction::Interaction;
-use crate::http::pages::error_page;
+use crate::http::pages::{self, error_page_with};
 use crate::state::AppState;
 use request::{Refusal, parse, trusted_redirect};
+use sigil_web_consent::ErrorMessage;
 
 /// GET: the parameters are in the query (RFC 6749 §4.1.1).
 pub async fn authorize_get(
@@ -31,7 +32,7 @@ pub async fn authorize_get(
 ) -> Response {
     match parse_params(query.unwrap_or_default().as_bytes()) {
         Ok(params) => authorize(&state, &headers, params).await,
-        Err(e) => bad_request(&headers, &e.to_string()),
+        Err(e) => bad_request(&headers, &e.to_string(), None),
     }
 }
 
@@ -43,15 +44,18 @@ pub async fn authorize_post(
 ) -> Response {
     match form {
         Ok(form) => authorize(&state, &headers, form.0).await,
-        Err(e) => bad_request(&headers, &e.to_string()),
+        Err(e) => bad_request(&headers, &e.to_string(), None),
     }
 }
 
-fn bad_request(headers: &HeaderMap, message: &str) -> Response {
-    error_page(
+/// A request that cannot go back to the client: the page explains in the person's language
+/// and shows why (`detail`, in the protocol's terms) for them to pass on.
+fn bad_request(headers: &HeaderMap, detail: &str, ui_locales: Option<&str>) -> Response {
+    error_page_with(
         StatusCode::BAD_REQUEST,
-        "This sign-in link does not work",
-        message,
+        ErrorMessage::BadSignInRequest,
+        Some(detail),
+        ui_locales,
         headers,
     )
 }
@@ -79,14 +83,18 @@ async fn authorize(
             .map_err(Refusal::Redirect)
         });
     match checked {
-        Err(Refusal::Page(e)) => bad_request(headers, &e.0),
+        Err(Refusal::Page(e)) => {
+            bad_request(headers, &e.0, params.get("ui_locales").map(String::as_str))
+        }
         Err(Refusal::Redirect(e)) => flow::redirect_error(state, &e),
         Ok(request) => {
+            let locale = pages::locale(request.ui_locales.as_deref(), headers);
             let interaction = Interaction {
                 request,
                 issued_at: chrono::Utc::now().timestamp(),
                 session_id: None,
                 consented: false,
+                locale_tag: Some(locale.tag().into()),
             };
             flow::proceed(
                 state,

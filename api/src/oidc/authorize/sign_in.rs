@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use sigil_domain::session::{RecordSignInFailure, Session, SessionCommand, SignInAttempt};
 use sigil_domain::{Application, User};
+use sigil_web_consent::{ErrorMessage, SignInError};
 
 use super::flow::{proceed, server_error, sign_in_page};
 use crate::http::pages::error_page;
@@ -20,9 +21,6 @@ use crate::oidc::tokens::{digest, new_token};
 use crate::state::AppState;
 use crate::{passwords, throttle, users};
 use sigil_domain::throttle::ThrottledAction;
-
-/// The same words for every failure: which part was wrong is not for an attacker to learn.
-const WRONG_CREDENTIALS: &str = "The username, email or password is incorrect.";
 
 pub async fn sign_in(
     State(state): State<Arc<AppState>>,
@@ -118,7 +116,9 @@ pub async fn sign_in(
             &interaction,
             &application,
             &identifier,
-            Some(WRONG_CREDENTIALS),
+            // The same words for every failure: which part was wrong is not for an
+            // attacker to learn.
+            Some(SignInError::WrongCredentials),
         );
     }
     let user_id = user_id.expect("a user signed in");
@@ -172,11 +172,8 @@ fn throttled(
     wait: std::time::Duration,
 ) -> Response {
     let minutes = throttle::seconds(wait).div_ceil(60);
-    let message = format!(
-        "Too many failed sign-in attempts. Try again in {minutes} minute{}.",
-        if minutes == 1 { "" } else { "s" }
-    );
-    let mut response = sign_in_page(state, interaction, application, identifier, Some(&message));
+    let error = SignInError::Throttled { minutes };
+    let mut response = sign_in_page(state, interaction, application, identifier, Some(error));
     *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
     if let Ok(v) = HeaderValue::from_str(&throttle::seconds(wait).to_string()) {
         response.headers_mut().insert(header::RETRY_AFTER, v);
@@ -187,8 +184,7 @@ fn throttled(
 fn expired(headers: &HeaderMap) -> Response {
     error_page(
         StatusCode::BAD_REQUEST,
-        "This sign-in has expired",
-        "Go back to the application and start signing in again.",
+        ErrorMessage::SignInExpired,
         headers,
     )
 }

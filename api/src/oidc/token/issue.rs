@@ -72,6 +72,7 @@ pub async fn decide_access_token(
     }
     let target = resources::for_user(
         state,
+        client,
         grant.user_id,
         &user,
         grant.scope,

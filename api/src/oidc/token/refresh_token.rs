@@ -42,7 +42,12 @@ pub fn policy(client: &AuthenticatedClient) -> RotationPolicy {
 /// What can be refused before the refresh token is used: a refusal after would cost the
 /// client its rotated token. A wider scope (RFC 6749 §6), or a resource or organization the
 /// grant does not reach.
-async fn preflight(state: &AppState, family_id: &str, form: &OAuthForm) -> Result<(), OAuthError> {
+async fn preflight(
+    state: &AppState,
+    client: &AuthenticatedClient,
+    family_id: &str,
+    form: &OAuthForm,
+) -> Result<(), OAuthError> {
     if form.get("scope").is_none()
         && form.get("resource").is_none()
         && form.get("organization_id").is_none()
@@ -59,6 +64,7 @@ async fn preflight(state: &AppState, family_id: &str, form: &OAuthForm) -> Resul
         let (user, _) = state.commands.load::<User>(&start.user_id).await?;
         resources::for_user(
             state,
+            client,
             &start.user_id,
             &user,
             &start.scope,
@@ -98,7 +104,7 @@ pub async fn grant(
     let family_id = refresh_tokens::find(state.store.pool(), &digest(presented))
         .await?
         .ok_or_else(invalid)?;
-    preflight(state, &family_id, form).await?;
+    preflight(state, client, &family_id, form).await?;
     let context = request_context(headers, Some(peer), format!("client:{}", client.id));
     let successor = state.refresh_successors.successor(presented);
     let access_token_id = uuid::Uuid::new_v4().to_string();
