@@ -253,15 +253,7 @@ impl Grantable {
         );
         items
     }
-}
 
-/// What a third-party application's consent must cover for organization tokens of
-/// `organization_id`: the user picked that organization on the consent page.
-pub fn organization_consent_item(organization_id: &str) -> String {
-    format!("organization:{organization_id}")
-}
-
-impl Grantable {
     /// The consent items, with the organization the person picked on the page (when
     /// organization permissions were asked and it is one of theirs; a single organization is
     /// picked by being the only one).
@@ -279,6 +271,12 @@ impl Grantable {
         }
         items
     }
+}
+
+/// What a third-party application's consent must cover for organization tokens of
+/// `organization_id`: the user picked that organization on the consent page.
+pub fn organization_consent_item(organization_id: &str) -> String {
+    format!("organization:{organization_id}")
 }
 
 /// Filters an authorization request down to what the user holds (see the module docs).
@@ -299,6 +297,16 @@ pub async fn grantable(
         .filter(|s| !third_party || **s == "openid" || allowed.user_scopes.iter().any(|u| u == *s))
         .map(|s| s.to_string())
         .collect::<Vec<_>>();
+    // Organization scopes are words that are not user scopes, asked with `organizations`.
+    let asks_organization_scopes = user_scopes.iter().any(|s| s == ORGANIZATIONS_SCOPE)
+        && requested.iter().any(|s| !SUPPORTED_SCOPES.contains(s));
+    // The common sign-in names no resource and no organization scope: no RBAC to read.
+    if request.resources.is_empty() && !asks_organization_scopes {
+        return Ok(Grantable {
+            user_scopes,
+            ..Grantable::default()
+        });
+    }
     let ac = access_control(state).await?;
     let mut resources = Vec::new();
     for indicator in &request.resources {
@@ -326,7 +334,7 @@ pub async fn grantable(
     }
     let mut organization_scopes = Vec::new();
     let mut organizations = Vec::new();
-    if user_scopes.iter().any(|s| s == ORGANIZATIONS_SCOPE) {
+    if asks_organization_scopes {
         let mut held = BTreeSet::new();
         for organization_id in member_of(state.store.pool(), user_id).await? {
             let (organization, _) = state
