@@ -246,7 +246,26 @@ impl Commands {
         A: Aggregate<Services = ()>,
         A::Event: 'static,
     {
-        let (mut aggregate, version) = self.load::<A>(id).await?;
+        let loaded = self.load::<A>(id).await?;
+        self.decide_loaded::<A>(id, loaded, command, context, index)
+            .await
+    }
+
+    /// [`Commands::decide`] on a state the caller has just loaded (with its version), so a
+    /// handler that had to read the aggregate first does not read it twice. A stale state
+    /// only costs a `Conflict` at commit.
+    pub async fn decide_loaded<A>(
+        &self,
+        id: &str,
+        (mut aggregate, version): (A, i64),
+        command: A::Command,
+        context: &CommandContext,
+        index: Index<'static, A::Event>,
+    ) -> Result<(Decision, Vec<A::Event>), CommandError<A::Error>>
+    where
+        A: Aggregate<Services = ()>,
+        A::Event: 'static,
+    {
         let sink = EventSink::default();
         aggregate
             .handle(command, &(), &sink)

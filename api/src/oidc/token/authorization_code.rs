@@ -70,8 +70,8 @@ pub async fn grant(
     let code_id = codes::find(state.store.pool(), &digest(code))
         .await?
         .ok_or_else(invalid)?;
-    let (code_state, _) = state.commands.load::<AuthorizationCode>(&code_id).await?;
-    let grant = code_state.grant().cloned().ok_or_else(invalid)?;
+    let loaded = state.commands.load::<AuthorizationCode>(&code_id).await?;
+    let grant = loaded.0.grant().cloned().ok_or_else(invalid)?;
     let context = request_context(headers, Some(peer), format!("client:{}", client.id));
     let now = context.now.timestamp();
     let access_token_id = uuid::Uuid::new_v4().to_string();
@@ -95,8 +95,14 @@ pub async fn grant(
     };
     // A lost race on the code's stream means another redemption committed first: deciding
     // again turns this one into the recorded reuse it is.
+    // The first attempt decides on the state already loaded; a retry reloads it.
+    let mut loaded = Some(loaded);
     for _ in 0..3 {
-        if let Some(response) = redeem_once(state, client, redeem.clone(), &attempt).await? {
+        let code = match loaded.take() {
+            Some(code) => code,
+            None => state.commands.load::<AuthorizationCode>(&code_id).await?,
+        };
+        if let Some(response) = redeem_once(state, client, redeem.clone(), code, &attempt).await? {
             return Ok(response);
         }
     }
@@ -123,6 +129,7 @@ async fn redeem_once(
     state: &AppState,
     client: &AuthenticatedClient,
     redeem: AuthorizationCodeCommand,
+    code: (AuthorizationCode, i64),
     a: &Attempt<'_>,
 ) -> Result<Option<TokenResponse>, OAuthError> {
     let now = a.context.now.timestamp();
@@ -130,7 +137,7 @@ async fn redeem_once(
         || -> crate::commands::Index<'static, _> { Box::new(|_, _| Box::pin(async { Ok(()) })) };
     let (redemption, events) = match state
         .commands
-        .decide::<AuthorizationCode>(a.code_id, redeem, a.context, no_index())
+        .decide_loaded::<AuthorizationCode>(a.code_id, code, redeem, a.context, no_index())
         .await
     {
         Ok(decided) => decided,
