@@ -145,6 +145,12 @@ impl RefreshTokenFamily {
         self.revoked
     }
 
+    /// Whether `digest` is the family's current, live token: presenting it is a use, not a
+    /// reuse.
+    pub fn is_head(&self, digest: &str) -> bool {
+        !self.revoked && self.start.is_some() && self.head == digest
+    }
+
     fn revoke_ids(&self) -> Vec<String> {
         self.access_token_ids.clone()
     }
@@ -548,5 +554,21 @@ mod tests {
                 client_id: "other".into(),
             })
             .then_expect_error(E::WrongClient);
+    }
+
+    #[test]
+    fn only_the_live_head_is_the_head() {
+        let mut family = RefreshTokenFamily::default();
+        assert!(!family.is_head(&d('a')), "no family yet");
+        family.apply(Ev::RefreshTokenIssued(start()));
+        assert!(family.is_head(&d('a')));
+        assert!(!family.is_head(&d('b')));
+        family.apply(Ev::RefreshTokenFamilyRevoked {
+            revoke_access_token_ids: vec![],
+        });
+        assert!(
+            !family.is_head(&d('a')),
+            "a revoked family has no live token"
+        );
     }
 }

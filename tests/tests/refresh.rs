@@ -142,6 +142,50 @@ async fn rotated_refresh_token_reuse_revokes_the_family() {
 }
 
 #[tokio::test]
+async fn a_refused_refresh_keeps_the_current_token_but_never_hides_a_reuse() {
+    let db = TestDatabase::sqlite().await;
+    let server = setup(&db).await;
+    let (_, rt1) = spa_tokens(&server, "openid offline_access", &[("prompt", "consent")]).await;
+    let rt1 = rt1.unwrap();
+    let wider = |rt: &str| {
+        let rt = rt.to_string();
+        let base = server.base.clone();
+        async move {
+            token(
+                &base,
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("client_id", "spa"),
+                    ("refresh_token", &rt),
+                    ("scope", "openid email"),
+                ],
+                None,
+            )
+            .await
+        }
+    };
+    // The current token asking for more than was granted: refused, and still good.
+    let (status, body) = wider(&rt1).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_scope"))
+    );
+    let (status, body) = refresh(&server, &rt1).await;
+    assert_eq!(status, 200, "{body}");
+    let rt2 = body["refresh_token"].as_str().unwrap().to_string();
+    // A rotated-out token with the same bad request is still a reuse: the family goes.
+    let (status, body) = wider(&rt1).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+    let (status, _) = refresh(&server, &rt2).await;
+    assert_eq!(status, 400, "the family must be revoked");
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn concurrent_tabs_within_the_grace_window_get_the_same_successor() {
     for db in TestDatabase::all().await {
         let server = setup(&db).await;

@@ -14,6 +14,7 @@
 use std::collections::BTreeSet;
 
 use sigil_domain::access_control::{ACCESS_CONTROL_ID, AccessControl, ApiResource};
+use sigil_domain::access_token::{GrantType, IssueAccessToken};
 use sigil_domain::organization::Organization;
 use sigil_domain::{Application, User};
 use sigil_eventstore::StoreError;
@@ -43,6 +44,28 @@ pub struct Target {
 }
 
 impl Target {
+    /// The event payload of an access token for this target (its digest, never the token).
+    pub fn issue(
+        &self,
+        grant_type: GrantType,
+        client_id: &str,
+        subject: Option<&str>,
+        token_digest: String,
+        issued_at: i64,
+    ) -> IssueAccessToken {
+        IssueAccessToken {
+            grant_type,
+            client_id: client_id.to_string(),
+            subject: subject.map(str::to_string),
+            scope: self.scope.clone(),
+            audience: self.audience.clone(),
+            organization_id: self.organization_id.clone(),
+            token_digest,
+            issued_at,
+            expires_at: issued_at + self.ttl_secs,
+        }
+    }
+
     fn opaque(scope: Vec<String>) -> Target {
         Target {
             audience: None,

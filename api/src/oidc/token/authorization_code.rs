@@ -18,7 +18,7 @@ use sigil_domain::authorization_code::{
 use sigil_domain::refresh_token::{RefreshTokenCommand, RefreshTokenFamily, StartFamily};
 
 use super::TokenResponse;
-use super::issue::{Grant, decide_access_token, sign_id_token};
+use super::issue::{Grant, decide_access_token, sign_id_token, subject};
 use super::refresh_token::policy;
 use crate::commands::{CommandContext, CommandError, Decision};
 use crate::oidc::client_auth::AuthenticatedClient;
@@ -169,6 +169,15 @@ async fn redeem_once(
     // The redemption, its access token and its refresh token family are one transaction: a
     // replay arriving at any instant sees either an unredeemed code (and loses the race on
     // the code's stream) or a redemption whose tokens already exist (and revokes them).
+    let subject = subject(
+        state,
+        client,
+        &a.grant.user_id,
+        &a.grant.scope,
+        &a.grant.resources,
+        a.form,
+    )
+    .await?;
     let token_grant = Grant {
         grant_type: GrantType::AuthorizationCode,
         user_id: &a.grant.user_id,
@@ -176,8 +185,7 @@ async fn redeem_once(
         nonce: a.grant.nonce.as_deref(),
         auth_time: a.grant.auth_time,
         access_token_id: a.access_token_id,
-        resources: &a.grant.resources,
-        form: a.form,
+        subject: &subject,
     };
     let mut token = decide_access_token(state, client, &token_grant, a.context).await?;
     let mut decisions = vec![
@@ -228,8 +236,8 @@ async fn redeem_once(
     Ok(Some(TokenResponse {
         access_token: token.access_token,
         token_type: "Bearer",
-        expires_in: token.target.ttl_secs,
-        scope: Some(token.target.scope.join(" ")),
+        expires_in: subject.target.ttl_secs,
+        scope: Some(subject.target.scope.join(" ")),
         id_token,
         refresh_token,
     }))

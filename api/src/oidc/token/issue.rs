@@ -6,9 +6,7 @@
 //! changes.
 
 use sigil_domain::User;
-use sigil_domain::access_token::{
-    AccessToken, AccessTokenCommand, AccessTokenError, GrantType, IssueAccessToken,
-};
+use sigil_domain::access_token::{AccessToken, AccessTokenCommand, AccessTokenError, GrantType};
 
 use crate::commands::{CommandContext, CommandError, Decision};
 use crate::oidc::access_tokens;
@@ -22,6 +20,44 @@ use crate::oidc::resources::{self, ORGANIZATIONS_SCOPE, Target};
 use crate::oidc::tokens::{digest, new_token};
 use crate::state::AppState;
 
+/// Whom a user grant's tokens are for, and what its access token is for and carries: found
+/// once per token request, before anything is committed.
+pub struct Subject {
+    pub user: User,
+    pub target: Target,
+    /// The user's organization ids, when the grant has the `organizations` scope.
+    organizations: Option<Vec<String>>,
+}
+
+/// Loads the user (who may have been suspended or deleted since signing in) and decides the
+/// access token's target from the grant and the token request (oidc::resources).
+pub async fn subject(
+    state: &AppState,
+    client: &AuthenticatedClient,
+    user_id: &str,
+    scope: &[String],
+    resources: &[String],
+    form: &OAuthForm,
+) -> Result<Subject, OAuthError> {
+    let (user, _) = state.commands.load::<User>(user_id).await?;
+    if !user.is_active() {
+        return Err(OAuthError::InvalidGrant(
+            "the user can no longer sign in".into(),
+        ));
+    }
+    let target = resources::for_user(state, client, user_id, &user, scope, resources, form).await?;
+    let organizations = if scope.iter().any(|s| s == ORGANIZATIONS_SCOPE) {
+        Some(member_of(state.store.pool(), user_id).await?)
+    } else {
+        None
+    };
+    Ok(Subject {
+        user,
+        target,
+        organizations,
+    })
+}
+
 pub struct Grant<'a> {
     pub grant_type: GrantType,
     pub user_id: &'a str,
@@ -29,31 +65,53 @@ pub struct Grant<'a> {
     pub nonce: Option<&'a str>,
     pub auth_time: i64,
     pub access_token_id: &'a str,
-    /// The resource indicators of the authorization (RFC 8707).
-    pub resources: &'a [String],
-    /// The token request, for its `resource` or `organization_id`.
-    pub form: &'a OAuthForm,
+    pub subject: &'a Subject,
 }
 
 pub struct Issued {
     pub access_token: String,
     pub id_token: Option<String>,
-    pub scope: Vec<String>,
-    pub expires_in: i64,
 }
 
-/// A new access token, decided but not written, and the user it is for.
+/// A new access token, decided but not written.
 pub struct DecidedToken {
     pub decision: Decision,
     pub access_token: String,
-    /// What the access token is for and carries.
-    pub target: Target,
-    user: User,
-    organizations: Option<Vec<String>>,
 }
 
 fn revoked_grant() -> OAuthError {
     OAuthError::InvalidGrant("the grant was revoked: its code or refresh token was replayed".into())
+}
+
+/// The access token itself: opaque, or a JWT (RFC 9068) when the target has an audience.
+/// `jti` is the token's id (its stream), so revocation finds it.
+pub fn mint(
+    state: &AppState,
+    client: &AuthenticatedClient,
+    target: &Target,
+    subject: &str,
+    jti: &str,
+    issued_at: i64,
+    auth_time: Option<i64>,
+) -> Result<String, OAuthError> {
+    let Some(audience) = &target.audience else {
+        return Ok(new_token());
+    };
+    JwtAccessToken {
+        issuer: &state.config.issuer(),
+        audience,
+        subject,
+        client_id: &client.id,
+        scope: &target.scope,
+        jti,
+        issued_at,
+        expires_at: issued_at + target.ttl_secs,
+        auth_time,
+        organization_id: target.organization_id.as_deref(),
+        alg: client.application.id_token_signed_response_alg(),
+    }
+    .sign(&state.keys())
+    .ok_or_else(no_key)
 }
 
 pub async fn decide_access_token(
@@ -63,58 +121,23 @@ pub async fn decide_access_token(
     context: &CommandContext,
 ) -> Result<DecidedToken, OAuthError> {
     let now = context.now.timestamp();
-    // The user may have been suspended or deleted since signing in.
-    let (user, _) = state.commands.load::<User>(grant.user_id).await?;
-    if !user.is_active() {
-        return Err(OAuthError::InvalidGrant(
-            "the user can no longer sign in".into(),
-        ));
-    }
-    let target = resources::for_user(
+    let target = &grant.subject.target;
+    let access_token = mint(
         state,
         client,
+        target,
         grant.user_id,
-        &user,
-        grant.scope,
-        grant.resources,
-        grant.form,
-    )
-    .await?;
-    let expires_at = now + target.ttl_secs;
-    let access_token = match &target.audience {
-        None => new_token(),
-        Some(audience) => JwtAccessToken {
-            issuer: &state.config.issuer(),
-            audience,
-            subject: grant.user_id,
-            client_id: &client.id,
-            scope: &target.scope,
-            jti: grant.access_token_id,
-            issued_at: now,
-            expires_at,
-            auth_time: Some(grant.auth_time),
-            organization_id: target.organization_id.as_deref(),
-            alg: client.application.id_token_signed_response_alg(),
-        }
-        .sign(&state.keys())
-        .ok_or_else(no_key)?,
-    };
-    let organizations = if grant.scope.iter().any(|s| s == ORGANIZATIONS_SCOPE) {
-        Some(member_of(state.store.pool(), grant.user_id).await?)
-    } else {
-        None
-    };
-    let issue = IssueAccessToken {
-        grant_type: grant.grant_type,
-        client_id: client.id.clone(),
-        subject: Some(grant.user_id.to_string()),
-        scope: target.scope.clone(),
-        audience: target.audience.clone(),
-        organization_id: target.organization_id.clone(),
-        token_digest: digest(&access_token),
-        issued_at: now,
-        expires_at,
-    };
+        grant.access_token_id,
+        now,
+        Some(grant.auth_time),
+    )?;
+    let issue = target.issue(
+        grant.grant_type,
+        &client.id,
+        Some(grant.user_id),
+        digest(&access_token),
+        now,
+    );
     let index_id = grant.access_token_id.to_string();
     let decided = state
         .commands
@@ -131,9 +154,6 @@ pub async fn decide_access_token(
         Ok((decision, _)) => Ok(DecidedToken {
             decision,
             access_token,
-            target,
-            user,
-            organizations,
         }),
         Err(CommandError::Rejected(AccessTokenError::Revoked)) => Err(revoked_grant()),
         Err(e) => Err(e.into()),
@@ -158,14 +178,14 @@ pub fn sign_id_token(
             issuer: &state.config.issuer(),
             client_id: &client.id,
             user_id: grant.user_id,
-            user: &token.user,
+            user: &grant.subject.user,
             scope: grant.scope,
             nonce: grant.nonce,
             auth_time: grant.auth_time,
             now,
             access_token: &token.access_token,
             alg: client.application.id_token_signed_response_alg(),
-            organizations: token.organizations.as_deref(),
+            organizations: grant.subject.organizations.as_deref(),
         },
     )
     .map(Some)
@@ -195,7 +215,5 @@ pub async fn access_and_id_token(
     Ok(Issued {
         access_token: token.access_token,
         id_token,
-        scope: token.target.scope,
-        expires_in: token.target.ttl_secs,
     })
 }

@@ -4,21 +4,21 @@
 use std::net::SocketAddr;
 
 use axum::http::HeaderMap;
+use sigil_domain::ApplicationType;
 use sigil_domain::access_token::GrantType;
 use sigil_domain::refresh_token::{
-    RefreshTokenCommand, RefreshTokenEvent, RefreshTokenFamily, RotationPolicy,
+    RefreshTokenCommand, RefreshTokenEvent, RefreshTokenFamily, RotationPolicy, StartFamily,
 };
-use sigil_domain::{ApplicationType, User};
 
 use super::TokenResponse;
-use super::issue::{Grant, access_and_id_token};
+use super::issue::{Grant, Subject, access_and_id_token, subject};
 use crate::commands::CommandError;
 use crate::oidc::client_auth::AuthenticatedClient;
 use crate::oidc::context::request_context;
 use crate::oidc::error::OAuthError;
 use crate::oidc::form::OAuthForm;
 use crate::oidc::tokens::digest;
-use crate::oidc::{access_tokens, refresh_tokens, resources};
+use crate::oidc::{access_tokens, refresh_tokens};
 use crate::state::AppState;
 
 const DAY: i64 = 24 * 3600;
@@ -39,41 +39,26 @@ pub fn policy(client: &AuthenticatedClient) -> RotationPolicy {
     }
 }
 
-/// What can be refused before the refresh token is used: a refusal after would cost the
-/// client its rotated token. A wider scope (RFC 6749 §6), or a resource or organization the
-/// grant does not reach.
-async fn preflight(
+/// The scope and the subject of the token this refresh would issue, checked before the
+/// refresh token is used: a wider scope (RFC 6749 §6), a resource or organization the grant
+/// does not reach, a user who can no longer sign in.
+async fn prepare(
     state: &AppState,
     client: &AuthenticatedClient,
-    family_id: &str,
+    start: &StartFamily,
     form: &OAuthForm,
-) -> Result<(), OAuthError> {
-    if form.get("scope").is_none()
-        && form.get("resource").is_none()
-        && form.get("organization_id").is_none()
-    {
-        return Ok(());
-    }
-    let (family, _) = state.commands.load::<RefreshTokenFamily>(family_id).await?;
-    // An unknown or revoked family is the Use command's to refuse (and record).
-    let Some(start) = family.grant() else {
-        return Ok(());
-    };
-    narrowed_scope(&start.scope, form)?;
-    if form.get("resource").is_some() || form.get("organization_id").is_some() {
-        let (user, _) = state.commands.load::<User>(&start.user_id).await?;
-        resources::for_user(
-            state,
-            client,
-            &start.user_id,
-            &user,
-            &start.scope,
-            &start.resources,
-            form,
-        )
-        .await?;
-    }
-    Ok(())
+) -> Result<(Vec<String>, Subject), OAuthError> {
+    let scope = narrowed_scope(&start.scope, form)?;
+    let subject = subject(
+        state,
+        client,
+        &start.user_id,
+        &scope,
+        &start.resources,
+        form,
+    )
+    .await?;
+    Ok((scope, subject))
 }
 
 /// RFC 6749 §6: a narrower scope may be asked for, never a wider one.
@@ -104,7 +89,20 @@ pub async fn grant(
     let family_id = refresh_tokens::find(state.store.pool(), &digest(presented))
         .await?
         .ok_or_else(invalid)?;
-    preflight(state, client, &family_id, form).await?;
+    let (family, _) = state
+        .commands
+        .load::<RefreshTokenFamily>(&family_id)
+        .await?;
+    let start = family.grant().ok_or_else(invalid)?.clone();
+    let prepared = prepare(state, client, &start, form).await;
+    // Only the current token is refused before it is used, so a refusal costs the client
+    // nothing. Any other token goes on to `Use`, which records its reuse (RFC 9700 §4.14.2)
+    // whatever else is wrong with the request.
+    if let Err(e) = &prepared
+        && family.is_head(&digest(presented))
+    {
+        return Err(e.clone());
+    }
     let context = request_context(headers, Some(peer), format!("client:{}", client.id));
     let successor = state.refresh_successors.successor(presented);
     let access_token_id = uuid::Uuid::new_v4().to_string();
@@ -152,12 +150,7 @@ pub async fn grant(
         ) => Some(successor),
         _ => None,
     };
-    let (family, _) = state
-        .commands
-        .load::<RefreshTokenFamily>(&family_id)
-        .await?;
-    let start = family.grant().ok_or_else(invalid)?.clone();
-    let scope = narrowed_scope(&start.scope, form)?;
+    let (scope, subject) = prepared?;
     let issued = access_and_id_token(
         state,
         client,
@@ -168,8 +161,7 @@ pub async fn grant(
             nonce: None,
             auth_time: start.auth_time,
             access_token_id: &access_token_id,
-            resources: &start.resources,
-            form,
+            subject: &subject,
         },
         &context,
     )
@@ -177,8 +169,8 @@ pub async fn grant(
     Ok(TokenResponse {
         access_token: issued.access_token,
         token_type: "Bearer",
-        expires_in: issued.expires_in,
-        scope: Some(issued.scope.join(" ")),
+        expires_in: subject.target.ttl_secs,
+        scope: Some(subject.target.scope.join(" ")),
         id_token: issued.id_token,
         refresh_token,
     })
