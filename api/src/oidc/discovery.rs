@@ -28,7 +28,7 @@ pub async fn metadata(State(state): State<Arc<AppState>>) -> Json<Value> {
         "grant_types_supported": ["authorization_code", "client_credentials", "refresh_token"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["ES384", "EdDSA", "RS256"],
-        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        "scopes_supported": crate::oidc::authorize::request::SUPPORTED_SCOPES,
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash",
                              "name", "username", "preferred_username", "email", "email_verified"],
         "code_challenge_methods_supported": ["S256"],

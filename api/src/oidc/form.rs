@@ -37,14 +37,6 @@ pub fn resources(params: &HashMap<String, String>) -> Vec<&str> {
         .unwrap_or_default()
 }
 
-/// RFC 8707 §2: a resource indicator is an absolute URI with no fragment. Its only check
-/// before the resource is looked up.
-pub fn valid_resource(indicator: &str) -> bool {
-    indicator.len() <= 2048
-        && url::Url::parse(indicator).is_ok_and(|u| u.fragment().is_none())
-        && !indicator.contains(' ')
-}
-
 /// No OAuth request needs more parameters than this.
 const MAX_PARAMETERS: usize = 64;
 /// Longest parameter value accepted (a JWT id_token_hint is the largest legitimate one).

@@ -13,7 +13,9 @@
 
 use std::collections::BTreeSet;
 
-use sigil_domain::access_control::{ACCESS_CONTROL_ID, AccessControl, ApiResource};
+use sigil_domain::access_control::{
+    ACCESS_CONTROL_ID, AccessControl, ApiResource, is_resource_indicator,
+};
 use sigil_domain::access_token::{GrantType, IssueAccessToken};
 use sigil_domain::organization::Organization;
 use sigil_domain::{Application, User};
@@ -24,7 +26,7 @@ use sigil_domain::consent::{Consent, consent_id};
 use super::authorize::request::{AuthRequest, SUPPORTED_SCOPES};
 use super::client_auth::AuthenticatedClient;
 use super::error::OAuthError;
-use super::form::{OAuthForm, valid_resource};
+use super::form::OAuthForm;
 use super::jwt_access_token::organization_audience;
 use super::organizations::member_of;
 use crate::oidc::token::client_credentials::ACCESS_TOKEN_TTL_SECS;
@@ -96,7 +98,7 @@ async fn access_control(state: &AppState) -> Result<AccessControl, StoreError> {
 fn requested_resource(form: &OAuthForm) -> Result<Option<&str>, OAuthError> {
     match form.resources().as_slice() {
         [] => Ok(None),
-        [one] if valid_resource(one) => Ok(Some(one)),
+        [one] if is_resource_indicator(one) => Ok(Some(one)),
         [_] => Err(OAuthError::InvalidTarget(
             "resource must be an absolute URI without a fragment".into(),
         )),

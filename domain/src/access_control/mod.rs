@@ -30,6 +30,7 @@ use crate::id_set;
 pub use command::AccessControlCommand;
 pub use error::AccessControlError;
 pub use event::AccessControlEvent;
+pub use rules::{is_resource_indicator, is_scope_token};
 pub use types::{
     ACCESS_CONTROL_ID, ACCESS_TOKEN_TTL_SECS, ApiResource, MANAGEMENT_RESOURCE,
     MAX_DESCRIPTION_CHARS, MAX_INDICATOR_CHARS, MAX_NAME_CHARS, MAX_SCOPE_NAME_CHARS,

@@ -67,14 +67,23 @@ pub(super) fn access_token_ttl(secs: u32) -> Result<(), AccessControlError> {
 }
 
 /// RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`, so that a
-/// space-separated `scope` parameter splits back into the same names.
-pub(super) fn scope_name(name: &str) -> Result<String, AccessControlError> {
-    let valid = !name.is_empty()
+/// space-separated `scope` parameter splits back into the same names. The authorization
+/// endpoint keeps only words of this shape from a request.
+pub fn is_scope_token(name: &str) -> bool {
+    !name.is_empty()
         && name.len() <= MAX_SCOPE_NAME_CHARS
         && name
             .bytes()
-            .all(|b| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E));
-    if valid {
+            .all(|b| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E))
+}
+
+/// RFC 8707 §2, as the token and authorization endpoints check a `resource` parameter.
+pub fn is_resource_indicator(indicator: &str) -> bool {
+    self::indicator(indicator).is_ok()
+}
+
+pub(super) fn scope_name(name: &str) -> Result<String, AccessControlError> {
+    if is_scope_token(name) {
         Ok(name.to_owned())
     } else {
         Err(AccessControlError::InvalidScopeName)

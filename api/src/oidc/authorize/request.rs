@@ -5,30 +5,18 @@
 use std::collections::{BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
+use sigil_domain::access_control::{is_resource_indicator, is_scope_token};
 use sigil_domain::{Application, ApplicationType, redirect_uri_matches};
 
 /// The user scopes this server knows (OIDC Core §5.4, and `organizations` for the ids of the
-/// user's organizations). Other words may name API resource or organization scopes; what the
-/// user does not hold through roles is dropped later (RFC 6749 §3.3 lets us grant fewer).
-pub const SUPPORTED_SCOPES: [&str; 5] = [
-    "openid",
-    "profile",
-    "email",
-    "offline_access",
-    "organizations",
-];
+/// user's organizations), as the domain lists them. Other words may name API resource or
+/// organization scopes; what the user does not hold through roles is dropped later (RFC 6749
+/// §3.3 lets us grant fewer).
+pub use sigil_domain::application::USER_SCOPES as SUPPORTED_SCOPES;
 
 /// At most this many distinct scopes and resources are kept from one request.
 pub const MAX_SCOPES: usize = 64;
 pub const MAX_RESOURCES: usize = 10;
-
-/// RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
-pub fn is_scope_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 128
-        && s.bytes()
-            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
-}
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Prompt {
@@ -257,10 +245,7 @@ pub fn parse(
             &format!("at most {MAX_RESOURCES} resource parameters"),
         ));
     }
-    if let Some(bad) = resources
-        .iter()
-        .find(|r| !crate::oidc::form::valid_resource(r))
-    {
+    if let Some(bad) = resources.iter().find(|r| !is_resource_indicator(r)) {
         return Err(refuse(
             "invalid_target",
             &format!("resource {bad:?} is not an absolute URI without a fragment"),
