@@ -11,9 +11,9 @@ use sigil_domain::access_control::{
 };
 use sigil_domain::{Application, ApplicationCommand, ApplicationType, NewApplication};
 
+use crate::applications;
 use crate::commands::{CommandContext, CommandError, Commands};
 use crate::graphql::auth::MANAGEMENT_SCOPE;
-use crate::oidc::tokens;
 
 pub const MANAGEMENT_RESOURCE_ID: &str = "sigil-management-api";
 pub const MANAGEMENT_SCOPE_ID: &str = "sigil-management-all";
@@ -34,19 +34,9 @@ pub struct Bootstrapped {
 pub async fn bootstrap(commands: &Commands, issuer: &str) -> anyhow::Result<Bootstrapped> {
     let context = CommandContext::system("cli:bootstrap");
     ensure_access_control(commands, &context).await?;
-    let secret = tokens::new_token();
-    let digest = tokens::digest(&secret);
     let (app, _) = commands.load::<Application>(ADMIN_CLIENT_ID).await?;
-    if app.is_active() {
-        commands
-            .execute::<Application>(
-                ADMIN_CLIENT_ID,
-                ApplicationCommand::RotateSecret {
-                    client_secret_digest: digest,
-                },
-                &context,
-            )
-            .await?;
+    let secret = if app.is_active() {
+        applications::rotate_secret(commands, ADMIN_CLIENT_ID, &context).await?
     } else {
         let new = NewApplication {
             name: "Sigil management".into(),
@@ -56,12 +46,12 @@ pub async fn bootstrap(commands: &Commands, issuer: &str) -> anyhow::Result<Boot
             redirect_uris: vec![],
             post_logout_redirect_uris: vec![],
             cors_allowed_origins: vec![],
-            client_secret_digest: Some(digest),
+            client_secret_digest: None,
         };
-        commands
-            .execute::<Application>(ADMIN_CLIENT_ID, ApplicationCommand::Create(new), &context)
-            .await?;
-    }
+        applications::register(commands, ADMIN_CLIENT_ID, new, &context)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("a machine-to-machine application gets a secret"))?
+    };
     // Also when the application existed: an admin may have taken the role away.
     commands
         .execute::<Application>(

@@ -7,9 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use sigil_domain::{
-    ApplicationCommand, ApplicationType, NewApplication, NewUser, SigningAlgorithm,
-};
+use sigil_domain::{ApplicationType, NewApplication, NewUser, SigningAlgorithm};
 use sigil_eventstore::EventStore;
 use sigil_projections::ProjectionRunner;
 use zeroize::Zeroizing;
@@ -22,7 +20,7 @@ use crate::keys::seal::Sealer;
 use crate::master_key::MasterKey;
 use crate::oidc::id_token::ID_TOKEN_TTL_SECS;
 use crate::oidc::tokens;
-use crate::{passwords, server, telemetry, users};
+use crate::{applications, passwords, server, telemetry, users};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -317,26 +315,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// Registers an application; returns what to print. Confidential types get a new secret,
 /// of which only the digest goes into the log.
 async fn create_app(commands: &Commands, args: CreateApp) -> anyhow::Result<serde_json::Value> {
-    let app_type = ApplicationType::from(args.app_type);
-    let secret = app_type.is_confidential().then(tokens::new_token);
     let client_id = tokens::new_id();
     let new = NewApplication {
         name: args.name,
         description: args.description,
-        app_type,
+        app_type: ApplicationType::from(args.app_type),
         is_third_party: args.third_party,
         redirect_uris: args.redirect_uris,
         post_logout_redirect_uris: args.post_logout_redirect_uris,
         cors_allowed_origins: args.cors_origins,
-        client_secret_digest: secret.as_deref().map(tokens::digest),
+        client_secret_digest: None,
     };
-    commands
-        .application(
-            &client_id,
-            ApplicationCommand::Create(new),
-            &CommandContext::system("cli"),
-        )
-        .await?;
+    let secret =
+        applications::register(commands, &client_id, new, &CommandContext::system("cli")).await?;
     Ok(serde_json::json!({ "client_id": client_id, "client_secret": secret }))
 }
 

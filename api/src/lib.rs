@@ -2,6 +2,7 @@
 //! parses and authenticates requests, hands commands to the pure domain with the time and
 //! the caller's identity, maps errors to the wire in one place, and serves read models.
 
+pub mod applications;
 pub mod bootstrap;
 pub mod cli;
 pub mod commands;
