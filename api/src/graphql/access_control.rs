@@ -14,7 +14,7 @@ use sigil_domain::access_control::{
 };
 
 use super::error::{ApiError, ApiResult, Classify, Code};
-use super::{app, command_context, new_id, settle};
+use super::{app, command_context, ids, new_id, settle};
 use crate::commands::CommandError;
 use crate::state::AppState;
 
@@ -138,28 +138,10 @@ pub async fn roles_by_ids<'a>(
 }
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
-#[graphql(name = "RoleType")]
+#[graphql(name = "RoleType", remote = "sigil_domain::access_control::RoleKind")]
 pub enum RoleType {
     User,
     MachineToMachine,
-}
-
-impl From<RoleType> for RoleKind {
-    fn from(t: RoleType) -> Self {
-        match t {
-            RoleType::User => RoleKind::User,
-            RoleType::MachineToMachine => RoleKind::MachineToMachine,
-        }
-    }
-}
-
-impl From<RoleKind> for RoleType {
-    fn from(k: RoleKind) -> Self {
-        match k {
-            RoleKind::User => RoleType::User,
-            RoleKind::MachineToMachine => RoleType::MachineToMachine,
-        }
-    }
 }
 
 pub struct ApiResource {
@@ -355,10 +337,6 @@ pub struct CreateOrganizationRoleInput {
     description: Option<String>,
     #[graphql(default)]
     organization_scope_ids: Vec<ID>,
-}
-
-fn ids(ids: Vec<ID>) -> Vec<String> {
-    ids.into_iter().map(|i| i.0).collect()
 }
 
 fn resource(ac: &Arc<AccessControl>, id: &str) -> ApiResult<ApiResource> {

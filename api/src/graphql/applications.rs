@@ -6,18 +6,17 @@ use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use sigil_domain::application::{Branding, ConsentScopes};
 use sigil_domain::{
     Application as App, ApplicationChanges, ApplicationCommand, ApplicationType as AppType,
-    NewApplication, SigningAlgorithm as Alg,
+    NewApplication,
 };
-use sigil_eventstore::sqlx::{self, Row};
 
 use super::access_control::{Role, check_scope_ids, roles_by_ids};
 use super::error::{ApiError, ApiResult};
-use super::pagination::{Cursor, Page, connection};
-use super::{app, command_context, new_id, settle};
-use crate::oidc::tokens;
+use super::pagination::{Arg, Cursor, Listing, Page, like};
+use super::{app, command_context, ids, new_id, settle};
+use crate::applications;
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
-#[graphql(name = "ApplicationType")]
+#[graphql(name = "ApplicationType", remote = "sigil_domain::ApplicationType")]
 pub enum ApplicationType {
     Native,
     Spa,
@@ -25,55 +24,13 @@ pub enum ApplicationType {
     MachineToMachine,
 }
 
-impl From<ApplicationType> for AppType {
-    fn from(t: ApplicationType) -> Self {
-        match t {
-            ApplicationType::Native => AppType::Native,
-            ApplicationType::Spa => AppType::Spa,
-            ApplicationType::Traditional => AppType::Traditional,
-            ApplicationType::MachineToMachine => AppType::MachineToMachine,
-        }
-    }
-}
-
-impl From<AppType> for ApplicationType {
-    fn from(t: AppType) -> Self {
-        match t {
-            AppType::Native => ApplicationType::Native,
-            AppType::Spa => ApplicationType::Spa,
-            AppType::Traditional => ApplicationType::Traditional,
-            AppType::MachineToMachine => ApplicationType::MachineToMachine,
-        }
-    }
-}
-
 /// How ID tokens (and JWT access tokens) for the application are signed.
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
-#[graphql(rename_items = "UPPERCASE")]
+#[graphql(rename_items = "UPPERCASE", remote = "sigil_domain::SigningAlgorithm")]
 pub enum SigningAlgorithm {
     ES384,
     EdDSA,
     RS256,
-}
-
-impl From<SigningAlgorithm> for Alg {
-    fn from(a: SigningAlgorithm) -> Self {
-        match a {
-            SigningAlgorithm::ES384 => Alg::ES384,
-            SigningAlgorithm::EdDSA => Alg::EdDSA,
-            SigningAlgorithm::RS256 => Alg::RS256,
-        }
-    }
-}
-
-impl From<Alg> for SigningAlgorithm {
-    fn from(a: Alg) -> Self {
-        match a {
-            Alg::ES384 => SigningAlgorithm::ES384,
-            Alg::EdDSA => SigningAlgorithm::EdDSA,
-            Alg::RS256 => SigningAlgorithm::RS256,
-        }
-    }
 }
 
 /// An application as its stream says it is now.
@@ -279,59 +236,26 @@ impl ApplicationQuery {
         let state = app(ctx);
         let page = Page::new(first, after)?;
         let filter = filter.unwrap_or_default();
-        let (created_at, id) = page.after_bound();
-        let mut sql = String::from(
-            "SELECT id, created_at FROM rm_applications \
-             WHERE (created_at > $1 OR (created_at = $1 AND id > $2))",
-        );
-        let mut n = 2;
-        let mut next = |sql: &mut String, clause: &str| {
-            n += 1;
-            sql.push_str(&clause.replace('?', &format!("${n}")));
-        };
-        let app_type = filter.app_type.map(|t| {
-            serde_json::to_value(AppType::from(t))
+        let mut listing = Listing::new("rm_applications");
+        if let Some(t) = filter.app_type {
+            // The read model holds the type as the domain serialises it.
+            let t = serde_json::to_value(AppType::from(t))
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default()
-        });
-        if app_type.is_some() {
-            next(&mut sql, " AND app_type = ?");
-        }
-        if filter.is_third_party.is_some() {
-            next(&mut sql, " AND is_third_party = ?");
-        }
-        let search = filter.search.map(|s| format!("%{}%", s.to_lowercase()));
-        if search.is_some() {
-            next(&mut sql, " AND LOWER(name) LIKE ?");
-        }
-        n += 1;
-        sql.push_str(&format!(" ORDER BY created_at, id LIMIT ${n}"));
-        let mut query = sqlx::query(&sql).bind(created_at).bind(id);
-        if let Some(t) = app_type {
-            query = query.bind(t);
+                .unwrap_or_default();
+            listing = listing.and("app_type = ?", Arg::Text(t));
         }
         if let Some(third) = filter.is_third_party {
-            query = query.bind(third);
+            listing = listing.and("is_third_party = ?", Arg::Bool(third));
         }
-        if let Some(s) = search {
-            query = query.bind(s);
+        if let Some(s) = filter.search {
+            listing = listing.and("LOWER(name) LIKE ?", Arg::Text(like(&s)));
         }
-        let rows = query
-            .bind(page.limit())
-            .fetch_all(state.store.pool())
-            .await
-            .map_err(ApiError::from)?;
-        let mut nodes = Vec::with_capacity(rows.len());
-        for row in rows {
-            let id: String = row.try_get("id").map_err(ApiError::from)?;
-            let created_at: i64 = row.try_get("created_at").map_err(ApiError::from)?;
-            // Deleted since the read model was read: skip rather than fail the page.
-            if let Ok(application) = load(state, &id).await {
-                nodes.push((Cursor { created_at, id }, application));
-            }
-        }
-        Ok(connection(&page, nodes))
+        Ok(listing
+            .fetch(state.store.pool(), &page, |id| async move {
+                load(state, &id).await
+            })
+            .await?)
     }
 }
 
@@ -346,22 +270,18 @@ impl ApplicationMutation {
         input: CreateApplicationInput,
     ) -> async_graphql::Result<CreateApplicationPayload> {
         let state = app(ctx);
-        let app_type = AppType::from(input.app_type);
-        let secret = app_type.is_confidential().then(tokens::new_token);
         let id = new_id();
         let new = NewApplication {
             name: input.name,
             description: input.description,
-            app_type,
+            app_type: input.app_type.into(),
             is_third_party: input.is_third_party,
             redirect_uris: input.redirect_uris,
             post_logout_redirect_uris: input.post_logout_redirect_uris,
             cors_allowed_origins: input.cors_allowed_origins,
-            client_secret_digest: secret.as_deref().map(tokens::digest),
+            client_secret_digest: None,
         };
-        state
-            .commands
-            .execute::<App>(&id, ApplicationCommand::Create(new), &command_context(ctx))
+        let secret = applications::register(&state.commands, &id, new, &command_context(ctx))
             .await
             .map_err(ApiError::from)?;
         settle(state).await?;
@@ -428,17 +348,13 @@ impl ApplicationMutation {
         ctx: &Context<'_>,
         id: ID,
     ) -> async_graphql::Result<CreateApplicationPayload> {
-        let secret = tokens::new_token();
-        let application = run(
-            ctx,
-            &id,
-            ApplicationCommand::RotateSecret {
-                client_secret_digest: tokens::digest(&secret),
-            },
-        )
-        .await?;
+        let state = app(ctx);
+        let secret = applications::rotate_secret(&state.commands, &id, &command_context(ctx))
+            .await
+            .map_err(ApiError::from)?;
+        settle(state).await?;
         Ok(CreateApplicationPayload {
-            application,
+            application: load(state, &id).await?,
             client_secret: Some(secret),
         })
     }
@@ -451,8 +367,7 @@ impl ApplicationMutation {
         application_id: ID,
         input: ApplicationConsentScopesInput,
     ) -> async_graphql::Result<Application> {
-        let resource_scope_ids: Vec<String> =
-            input.resource_scope_ids.into_iter().map(|i| i.0).collect();
+        let resource_scope_ids: Vec<String> = ids(input.resource_scope_ids);
         let organization_scope_ids: Vec<String> = input
             .organization_scope_ids
             .into_iter()
@@ -500,7 +415,7 @@ impl ApplicationMutation {
         application_id: ID,
         role_ids: Vec<ID>,
     ) -> async_graphql::Result<Application> {
-        let role_ids: Vec<String> = role_ids.into_iter().map(|i| i.0).collect();
+        let role_ids: Vec<String> = ids(role_ids);
         super::access_control::check_roles(
             app(ctx),
             &role_ids,
@@ -521,7 +436,7 @@ impl ApplicationMutation {
         application_id: ID,
         role_ids: Vec<ID>,
     ) -> async_graphql::Result<Application> {
-        let role_ids = role_ids.into_iter().map(|i| i.0).collect();
+        let role_ids = ids(role_ids);
         run(
             ctx,
             &application_id,

@@ -228,6 +228,11 @@ fn bad_request(message: &str) -> Response {
     (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
 }
 
+/// GraphQL ids as the domain's.
+pub(crate) fn ids(ids: Vec<async_graphql::ID>) -> Vec<String> {
+    ids.into_iter().map(|i| i.0).collect()
+}
+
 /// What every resolver reaches.
 pub(crate) fn app<'a>(ctx: &Context<'a>) -> &'a Arc<AppState> {
     ctx.data_unchecked::<Arc<AppState>>()

@@ -9,8 +9,9 @@ use sigil_eventstore::sqlx;
 
 use super::access_control::{self, OrganizationRole};
 use super::error::{ApiError, ApiResult};
+use super::pagination::like;
 use super::users::{self, User};
-use super::{app, command_context, new_id, settle};
+use super::{app, command_context, ids, new_id, settle};
 use crate::state::AppState;
 
 pub struct Organization {
@@ -87,16 +88,24 @@ pub async fn load(state: &AppState, id: &str) -> ApiResult<Organization> {
     })
 }
 
-/// The organizations `user_id` is a member of (the read model's view).
-pub async fn organizations_of(state: &AppState, user_id: &str) -> ApiResult<Vec<Organization>> {
-    let ids = crate::oidc::organizations::member_of(state.store.pool(), user_id).await?;
+/// The organizations of `ids` that still exist (the read model may be a moment behind a
+/// deletion).
+async fn load_all(state: &AppState, ids: Vec<String>) -> ApiResult<Vec<Organization>> {
     let mut all = Vec::with_capacity(ids.len());
     for id in ids {
-        if let Ok(org) = load(state, &id).await {
-            all.push(org);
+        match load(state, &id).await {
+            Ok(org) => all.push(org),
+            Err(e) if e.code == super::Code::NotFound => {}
+            Err(e) => return Err(e),
         }
     }
     Ok(all)
+}
+
+/// The organizations `user_id` is a member of (the read model's view).
+pub async fn organizations_of(state: &AppState, user_id: &str) -> ApiResult<Vec<Organization>> {
+    let ids = crate::oidc::organizations::member_of(state.store.pool(), user_id).await?;
+    load_all(state, ids).await
 }
 
 #[derive(InputObject)]
@@ -136,7 +145,7 @@ impl OrganizationQuery {
         search: Option<String>,
     ) -> async_graphql::Result<Vec<Organization>> {
         let state = app(ctx);
-        let pattern = format!("%{}%", search.unwrap_or_default().to_lowercase());
+        let pattern = like(&search.unwrap_or_default());
         let ids: Vec<String> = sqlx::query_scalar(
             "SELECT id FROM rm_organizations WHERE LOWER(name) LIKE $1 ORDER BY created_at, id",
         )
@@ -144,13 +153,7 @@ impl OrganizationQuery {
         .fetch_all(state.store.pool())
         .await
         .map_err(ApiError::from)?;
-        let mut all = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Ok(org) = load(state, &id).await {
-                all.push(org);
-            }
-        }
-        Ok(all)
+        Ok(load_all(state, ids).await?)
     }
 }
 
@@ -203,7 +206,7 @@ impl OrganizationMutation {
         user_ids: Vec<ID>,
     ) -> async_graphql::Result<Organization> {
         let state = app(ctx);
-        let user_ids: Vec<String> = user_ids.into_iter().map(|i| i.0).collect();
+        let user_ids: Vec<String> = ids(user_ids);
         for user_id in &user_ids {
             users::load(state, user_id).await?;
         }
@@ -217,7 +220,7 @@ impl OrganizationMutation {
         organization_id: ID,
         user_ids: Vec<ID>,
     ) -> async_graphql::Result<Organization> {
-        let user_ids = user_ids.into_iter().map(|i| i.0).collect();
+        let user_ids = ids(user_ids);
         let command = OrganizationCommand::RemoveMembers { user_ids };
         Ok(run(ctx, &organization_id, command).await?)
     }
@@ -231,7 +234,7 @@ impl OrganizationMutation {
         organization_role_ids: Vec<ID>,
     ) -> async_graphql::Result<Organization> {
         let state = app(ctx);
-        let role_ids: Vec<String> = organization_role_ids.into_iter().map(|i| i.0).collect();
+        let role_ids: Vec<String> = ids(organization_role_ids);
         let ac = access_control::load(state).await?;
         if let Some(id) = role_ids
             .iter()
@@ -255,7 +258,7 @@ impl OrganizationMutation {
     ) -> async_graphql::Result<Organization> {
         let command = OrganizationCommand::RemoveMemberRoles {
             user_id: user_id.0,
-            organization_role_ids: organization_role_ids.into_iter().map(|i| i.0).collect(),
+            organization_role_ids: ids(organization_role_ids),
         };
         Ok(run(ctx, &organization_id, command).await?)
     }

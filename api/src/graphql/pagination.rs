@@ -7,7 +7,8 @@ use async_graphql::{OutputType, connection::CursorType};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, Code};
+use sigil_eventstore::sqlx::{self, AnyPool, Row};
 
 pub const DEFAULT_PAGE: i32 = 20;
 pub const MAX_PAGE: i32 = 100;
@@ -81,8 +82,88 @@ impl Page {
     }
 }
 
+/// The `LIKE` pattern for "contains `text`, in any case" (compared with `LOWER(column)`).
+pub fn like(text: &str) -> String {
+    format!("%{}%", text.to_lowercase())
+}
+
+/// A value bound to a filter's placeholder.
+pub enum Arg {
+    Text(String),
+    Bool(bool),
+}
+
+/// One page of a read-model table in `(created_at, id)` order, narrowed by filters, whose
+/// ids are then loaded from their streams.
+pub struct Listing {
+    sql: String,
+    args: Vec<Arg>,
+}
+
+impl Listing {
+    /// Rows of `table` after the page's cursor.
+    pub fn new(table: &str) -> Listing {
+        Listing {
+            sql: format!(
+                "SELECT id, created_at FROM {table} \
+                 WHERE (created_at > $1 OR (created_at = $1 AND id > $2))"
+            ),
+            args: Vec::new(),
+        }
+    }
+
+    /// Adds `AND clause`, each `?` in it standing for `arg`.
+    pub fn and(mut self, clause: &str, arg: Arg) -> Listing {
+        let n = self.args.len() + 3;
+        self.sql
+            .push_str(&format!(" AND {}", clause.replace('?', &format!("${n}"))));
+        self.args.push(arg);
+        self
+    }
+
+    /// Runs the query and loads each row's object with `load`. An object deleted since the
+    /// read model was read is left out rather than failing the page.
+    pub async fn fetch<T, F, Fut>(
+        self,
+        pool: &AnyPool,
+        page: &Page,
+        load: F,
+    ) -> ApiResult<Connection<Cursor, T, EmptyFields, EmptyFields>>
+    where
+        T: OutputType,
+        F: Fn(String) -> Fut,
+        Fut: Future<Output = ApiResult<T>>,
+    {
+        let sql = format!(
+            "{} ORDER BY created_at, id LIMIT ${}",
+            self.sql,
+            self.args.len() + 3
+        );
+        let (created_at, id) = page.after_bound();
+        let mut query = sqlx::query(&sql).bind(created_at).bind(id);
+        for arg in self.args {
+            query = match arg {
+                Arg::Text(t) => query.bind(t),
+                Arg::Bool(b) => query.bind(b),
+            };
+        }
+        let rows = query.bind(page.limit()).fetch_all(pool).await?;
+        let mut nodes = Vec::with_capacity(rows.len());
+        for row in rows {
+            let id: String = row.try_get("id")?;
+            let created_at: i64 = row.try_get("created_at")?;
+            match load(id.clone()).await {
+                Ok(node) => nodes.push((Cursor { created_at, id }, node)),
+                Err(e) if e.code == Code::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(connection(page, nodes))
+    }
+}
+
 /// Builds the connection from rows fetched with [`Page::limit`].
-pub fn connection<T: OutputType>(
+fn connection<T: OutputType>(
     page: &Page,
     mut rows: Vec<(Cursor, T)>,
 ) -> Connection<Cursor, T, EmptyFields, EmptyFields> {

@@ -5,13 +5,12 @@ use async_graphql::connection::{Connection, EmptyFields};
 use async_graphql::{Context, ID, InputObject, Object};
 use sigil_domain::access_control::RoleKind;
 use sigil_domain::{NewUser, User as DomainUser, UserChanges, UserCommand};
-use sigil_eventstore::sqlx::{self, Row};
 
 use super::access_control::{Role, check_roles, roles_by_ids};
 use super::error::{ApiError, ApiResult};
 use super::organizations::{Organization, organizations_of};
-use super::pagination::{Cursor, Page, connection};
-use super::{app, command_context, new_id, settle};
+use super::pagination::{Arg, Cursor, Listing, Page, like};
+use super::{app, command_context, ids, new_id, settle};
 use crate::state::AppState;
 use crate::users;
 
@@ -105,48 +104,22 @@ impl UserQuery {
     ) -> async_graphql::Result<Connection<Cursor, User, EmptyFields, EmptyFields>> {
         let state = app(ctx);
         let page = Page::new(first, after)?;
-        let (created_at, id) = page.after_bound();
-        let mut sql = String::from(
-            "SELECT id, created_at FROM rm_users \
-             WHERE (created_at > $1 OR (created_at = $1 AND id > $2))",
-        );
-        let mut n = 2;
-        let search = search.map(|s| format!("%{}%", s.to_lowercase()));
-        if search.is_some() {
-            n += 1;
-            sql.push_str(&format!(
-                " AND (LOWER(COALESCE(username, '')) LIKE ${n} \
-                 OR LOWER(COALESCE(primary_email, '')) LIKE ${n} \
-                 OR LOWER(COALESCE(name, '')) LIKE ${n})"
-            ));
-        }
-        if is_suspended.is_some() {
-            n += 1;
-            sql.push_str(&format!(" AND suspended = ${n}"));
-        }
-        n += 1;
-        sql.push_str(&format!(" ORDER BY created_at, id LIMIT ${n}"));
-        let mut query = sqlx::query(&sql).bind(created_at).bind(id);
+        let mut listing = Listing::new("rm_users");
         if let Some(s) = search {
-            query = query.bind(s);
+            listing = listing.and(
+                "(LOWER(COALESCE(username, '')) LIKE ? OR LOWER(COALESCE(primary_email, '')) LIKE ? \
+                 OR LOWER(COALESCE(name, '')) LIKE ?)",
+                Arg::Text(like(&s)),
+            );
         }
-        if let Some(s) = is_suspended {
-            query = query.bind(s);
+        if let Some(suspended) = is_suspended {
+            listing = listing.and("suspended = ?", Arg::Bool(suspended));
         }
-        let rows = query
-            .bind(page.limit())
-            .fetch_all(state.store.pool())
-            .await
-            .map_err(ApiError::from)?;
-        let mut nodes = Vec::with_capacity(rows.len());
-        for row in rows {
-            let id: String = row.try_get("id").map_err(ApiError::from)?;
-            let created_at: i64 = row.try_get("created_at").map_err(ApiError::from)?;
-            if let Ok(user) = load(state, &id).await {
-                nodes.push((Cursor { created_at, id }, user));
-            }
-        }
-        Ok(connection(&page, nodes))
+        Ok(listing
+            .fetch(state.store.pool(), &page, |id| async move {
+                load(state, &id).await
+            })
+            .await?)
     }
 }
 
@@ -235,7 +208,7 @@ impl UserMutation {
         user_id: ID,
         role_ids: Vec<ID>,
     ) -> async_graphql::Result<User> {
-        let role_ids: Vec<String> = role_ids.into_iter().map(|i| i.0).collect();
+        let role_ids: Vec<String> = ids(role_ids);
         check_roles(app(ctx), &role_ids, RoleKind::User).await?;
         run(ctx, &user_id, UserCommand::AssignRoles { role_ids }).await
     }
@@ -246,7 +219,7 @@ impl UserMutation {
         user_id: ID,
         role_ids: Vec<ID>,
     ) -> async_graphql::Result<User> {
-        let role_ids = role_ids.into_iter().map(|i| i.0).collect();
+        let role_ids = ids(role_ids);
         run(ctx, &user_id, UserCommand::RemoveRoles { role_ids }).await
     }
 }
