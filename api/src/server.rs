@@ -80,6 +80,7 @@ pub async fn start(
             config.throttling.client_auth_max_failures,
             Duration::from_secs(config.throttling.failure_window_secs),
         ),
+        pseudonyms: crate::oidc::tokens::Pseudonyms::new(master_key.derive("pseudonyms")),
         refresh_successors: crate::oidc::refresh_tokens::SuccessorKey::new(
             master_key.derive("refresh-token-successors"),
         ),

@@ -23,6 +23,8 @@ pub struct AppState {
     pub sign_in_throttle: crate::throttle::Throttle,
     /// Failed client authentications per client and per IP address.
     pub client_auth_throttle: crate::throttle::Throttle,
+    /// Names unknown sign-in identifiers in the log without holding their text.
+    pub pseudonyms: crate::oidc::tokens::Pseudonyms,
     /// Signs the state carried through sign-in and consent pages.
     pub interactions: InteractionKey,
     /// The signing keys; replaced whole when keys rotate.

@@ -16,7 +16,8 @@ pub enum ThrottledAction {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EngageThrottle {
     pub action: ThrottledAction,
-    /// What was throttled: `account:<identifier>`, `ip:<address>` or `client:<client id>`.
+    /// What was throttled: `account:user:<id>` (or `account:identifier:<pseudonym>` for an
+    /// identifier naming no one), `ip:<address>` or `client:<client id>`.
     pub key: String,
     /// Unix seconds.
     pub until: i64,

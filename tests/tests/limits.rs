@@ -70,6 +70,42 @@ async fn repeated_failed_sign_ins_throttle_the_account_even_for_the_right_passwo
 }
 
 #[tokio::test]
+async fn an_unknown_identifier_never_reaches_the_log_in_clear() {
+    let db = TestDatabase::sqlite().await;
+    let server = TestServer::start(&db).await;
+    create_spa(&server.commands, "spa", "Single page").await;
+    // A password typed in the wrong field, until the throttle engages and is logged.
+    let typed = "Tr0ub4dor&3-in-the-wrong-field";
+    for _ in 0..6 {
+        try_sign_in(&server, typed, "x").await;
+    }
+    assert_eq!(count(&db, "SignInThrottled").await, 2);
+    let leaked: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM events WHERE LOWER(payload) LIKE $1 OR LOWER(metadata) LIKE $1",
+    )
+    .bind(format!("%{}%", typed.to_lowercase()))
+    .fetch_one(db.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(leaked, 0);
+    // Attempts with one identifier still share one pseudonym, so they can be correlated.
+    let actors: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT metadata FROM events WHERE event_type = 'SignInFailed'",
+    )
+    .fetch_all(db.store.pool())
+    .await
+    .unwrap();
+    let pseudonyms: std::collections::BTreeSet<String> = actors
+        .iter()
+        .filter_map(|m| serde_json::from_str::<serde_json::Value>(m).ok())
+        .filter_map(|m| m["actor"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(pseudonyms.len(), 1, "{pseudonyms:?}");
+    assert!(pseudonyms.iter().all(|a| a.starts_with("identifier:")));
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn repeated_client_authentication_failures_are_throttled() {
     for db in TestDatabase::all().await {
         let server = TestServer::start(&db).await;

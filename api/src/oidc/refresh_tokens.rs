@@ -7,10 +7,10 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
 use sigil_domain::refresh_token::RefreshTokenEvent;
 use sigil_eventstore::sqlx::{self, AnyConnection, AnyPool};
+
+use super::tokens::keyed_digest;
 
 pub struct SuccessorKey([u8; 32]);
 
@@ -20,10 +20,11 @@ impl SuccessorKey {
     }
 
     pub fn successor(&self, token: &str) -> String {
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0).expect("any key length");
-        mac.update(b"sigil.refresh-successor.v1");
-        mac.update(token.as_bytes());
-        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+        URL_SAFE_NO_PAD.encode(keyed_digest(
+            &self.0,
+            b"sigil.refresh-successor.v1",
+            token.as_bytes(),
+        ))
     }
 }
 

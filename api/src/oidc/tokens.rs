@@ -13,6 +13,31 @@ pub fn digest(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
+/// HMAC-SHA-256 of `data` under `key`, domain-separated by `label`: for values that must be
+/// recomputable by the server alone and reveal nothing to anyone reading the store.
+pub fn keyed_digest(key: &[u8; 32], label: &[u8], data: &[u8]) -> [u8; 32] {
+    use hmac::{Hmac, KeyInit, Mac};
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("any key length");
+    mac.update(label);
+    mac.update(data);
+    mac.finalize().into_bytes().into()
+}
+
+/// Names what a person typed, such as an unknown sign-in identifier (perhaps a password typed
+/// in the wrong field), so that the log can correlate attempts without ever holding the text.
+pub struct Pseudonyms([u8; 32]);
+
+impl Pseudonyms {
+    pub fn new(key: [u8; 32]) -> Self {
+        Pseudonyms(key)
+    }
+
+    /// 128 bits of the keyed digest, hex.
+    pub fn of(&self, typed: &str) -> String {
+        hex::encode(&keyed_digest(&self.0, b"sigil.pseudonym.v1", typed.as_bytes())[..16])
+    }
+}
+
 /// 21 random characters from [a-z0-9] (about 108 bits), the shape of Logto's ids, so ids
 /// copied between the two look alike.
 pub fn new_id() -> String {
@@ -33,5 +58,16 @@ mod tests {
             super::digest("abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+    }
+
+    #[test]
+    fn pseudonyms_are_stable_keyed_and_hide_the_text() {
+        let a = super::Pseudonyms::new([1; 32]);
+        let b = super::Pseudonyms::new([2; 32]);
+        assert_eq!(a.of("hunter2"), a.of("hunter2"));
+        assert_ne!(a.of("hunter2"), b.of("hunter2"), "keyed");
+        assert_ne!(a.of("hunter2"), a.of("hunter3"));
+        assert_eq!(a.of("hunter2").len(), 32);
+        assert!(!a.of("hunter2").contains("hunter2"));
     }
 }

@@ -53,24 +53,27 @@ pub async fn sign_in(
     };
     let identifier = form.get("identifier").unwrap_or("").trim().to_string();
     let password = form.get("password").unwrap_or("");
-    let context = request_context(
-        &headers,
-        Some(peer),
-        format!("identifier:{}", identifier.to_lowercase()),
-    );
-
-    // Throttled: refuse before looking at the password, right or wrong.
-    let throttle_keys = vec![
-        format!("account:{}", identifier.to_lowercase()),
-        format!("ip:{}", peer.ip()),
-    ];
-    if let Some(wait) = state.sign_in_throttle.blocked(&throttle_keys) {
-        return throttled(&state, &interaction, &application, &identifier, wait);
-    }
     let user_id = match users::find_by_identifier(state.store.pool(), &identifier).await {
         Ok(id) => id,
         Err(e) => return server_error(&headers, e),
     };
+    // Who is signing in, as the log and the throttle name them: the account when the
+    // identifier names one; otherwise a keyed pseudonym, since an unknown identifier may be a
+    // password typed in the wrong field and must never reach the log in clear.
+    let who = match &user_id {
+        Some(id) => format!("user:{id}"),
+        None => format!(
+            "identifier:{}",
+            state.pseudonyms.of(&identifier.to_lowercase())
+        ),
+    };
+    let context = request_context(&headers, Some(peer), who.clone());
+
+    // Throttled: refuse before looking at the password, right or wrong.
+    let throttle_keys = vec![format!("account:{who}"), format!("ip:{}", peer.ip())];
+    if let Some(wait) = state.sign_in_throttle.blocked(&throttle_keys) {
+        return throttled(&state, &interaction, &application, &identifier, wait);
+    }
     let user = match &user_id {
         Some(id) => match state.commands.load::<User>(id).await {
             Ok((user, _)) => Some(user),
