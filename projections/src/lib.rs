@@ -3,11 +3,15 @@
 //! read model can be emptied and rebuilt from the log. Read models serve lists, search,
 //! audit and analytics; never a security decision (that is the aggregates' job).
 
+mod analytics;
+mod audit;
 mod error;
 mod organizations;
 mod read_models;
 mod runner;
 
+pub use analytics::{AnalyticsView, DAY_MICROS, HOUR_MICROS, bucket_start};
+pub use audit::{Attribution, AuditView};
 pub use error::ProjectionError;
 pub use organizations::OrganizationsView;
 pub use read_models::{ApplicationsView, UsersView, all};

@@ -17,6 +17,8 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(UsersView),
         Arc::new(CorsOriginsView),
         Arc::new(crate::organizations::OrganizationsView),
+        Arc::new(crate::audit::AuditView),
+        Arc::new(crate::analytics::AnalyticsView),
     ]
 }
 

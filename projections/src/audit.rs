@@ -1,0 +1,288 @@
+//! `rm_audit_log`: the audit trail. One entry per event of the log (every event is a state
+//! change somebody may have to account for: a sign-in, a token, a revocation, an admin's
+//! change), with who caused it, from where, and which application, user and organization it
+//! is about. The entry's `details` are the event's payload with every secret-bearing field
+//! left out.
+//!
+//! Later events of a stream often do not repeat whom the stream is about (a refresh-token
+//! family's rotation names no user), so the first event that says it is remembered in
+//! `rm_audit_streams` and fills the gaps of the ones after.
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+use sigil_eventstore::StoredEvent;
+use sigil_eventstore::sqlx::{self, AnyConnection, Row};
+
+use crate::{Projection, ProjectionError};
+
+pub struct AuditView;
+
+/// Whom an event is about.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Attribution {
+    pub application_id: Option<String>,
+    pub user_id: Option<String>,
+    pub organization_id: Option<String>,
+}
+
+impl Attribution {
+    /// What the event itself says: its stream when the stream is an application, a user or an
+    /// organization, otherwise the payload's `client_id`, `user_id`/`subject` and
+    /// `organization_id`.
+    pub fn of(event: &StoredEvent, payload: &Value) -> Attribution {
+        let field = |names: &[&str]| {
+            names
+                .iter()
+                .find_map(|n| payload.get(*n).and_then(Value::as_str))
+                .map(str::to_owned)
+        };
+        let own = |kind: &str| (event.aggregate_type == kind).then(|| event.aggregate_id.clone());
+        Attribution {
+            application_id: own("application").or_else(|| field(&["client_id"])),
+            user_id: own("user").or_else(|| field(&["user_id", "subject"])),
+            organization_id: own("organization").or_else(|| field(&["organization_id"])),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.application_id.is_none() && self.user_id.is_none() && self.organization_id.is_none()
+    }
+
+    /// Fills what this one lacks from `other`.
+    fn or(self, other: &Attribution) -> Attribution {
+        Attribution {
+            application_id: self.application_id.or_else(|| other.application_id.clone()),
+            user_id: self.user_id.or_else(|| other.user_id.clone()),
+            organization_id: self
+                .organization_id
+                .or_else(|| other.organization_id.clone()),
+        }
+    }
+}
+
+/// The fields of an event: the log stores enums externally tagged (`{"Kind": {…}}`, or
+/// `"Kind"` for one without fields).
+pub fn fields(event: &StoredEvent) -> Value {
+    match serde_json::from_str::<Value>(&event.payload) {
+        Ok(Value::Object(mut outer)) if outer.len() == 1 => match outer.remove(&event.event_type) {
+            Some(inner @ Value::Object(_)) => inner,
+            Some(Value::Null) | None => Value::Object(outer),
+            Some(other) => serde_json::json!({ "value": other }),
+        },
+        Ok(Value::String(_)) | Ok(Value::Null) => Value::Object(Map::new()),
+        Ok(other) => other,
+        Err(_) => Value::Object(Map::new()),
+    }
+}
+
+/// Field names that carry a secret or something derived from one. Digests are not secrets,
+/// but an audit reader has no use for them and a leaked table should not help anyone guess.
+const REDACTED: &[&str] = &[
+    "digest", "secret", "sealed", "password", "private", "hash", "verifier",
+];
+
+/// The payload with every field whose name mentions a secret left out, at any depth.
+pub fn redact(value: Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .filter(|(k, _)| {
+                    let k = k.to_ascii_lowercase();
+                    // `access_token_id` names a token's stream, not the token.
+                    k.ends_with("_id")
+                        || k.ends_with("_ids")
+                        || !REDACTED.iter().any(|r| k.contains(r))
+                })
+                .map(|(k, v)| (k, redact(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(redact).collect()),
+        other => other,
+    }
+}
+
+impl AuditView {
+    async fn remembered(
+        tx: &mut AnyConnection,
+        event: &StoredEvent,
+    ) -> Result<Attribution, ProjectionError> {
+        let row = sqlx::query(
+            "SELECT application_id, user_id, organization_id FROM rm_audit_streams \
+             WHERE aggregate_type = $1 AND aggregate_id = $2",
+        )
+        .bind(&event.aggregate_type)
+        .bind(&event.aggregate_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        Ok(match row {
+            Some(row) => Attribution {
+                application_id: row.try_get("application_id")?,
+                user_id: row.try_get("user_id")?,
+                organization_id: row.try_get("organization_id")?,
+            },
+            None => Attribution::default(),
+        })
+    }
+
+    async fn remember(
+        tx: &mut AnyConnection,
+        event: &StoredEvent,
+        who: &Attribution,
+    ) -> Result<(), ProjectionError> {
+        sqlx::query(
+            "INSERT INTO rm_audit_streams (aggregate_type, aggregate_id, application_id, user_id, \
+             organization_id) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET \
+             application_id = excluded.application_id, user_id = excluded.user_id, \
+             organization_id = excluded.organization_id",
+        )
+        .bind(&event.aggregate_type)
+        .bind(&event.aggregate_id)
+        .bind(&who.application_id)
+        .bind(&who.user_id)
+        .bind(&who.organization_id)
+        .execute(&mut *tx)
+        .await?;
+        Ok(())
+    }
+}
+
+/// Streams whose own id says whom they are about need no memory.
+fn self_describing(aggregate_type: &str) -> bool {
+    matches!(aggregate_type, "application" | "user" | "organization")
+}
+
+#[async_trait]
+impl Projection for AuditView {
+    fn name(&self) -> &'static str {
+        "audit"
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["rm_audit_log", "rm_audit_streams"]
+    }
+
+    async fn apply(
+        &self,
+        tx: &mut AnyConnection,
+        event: &StoredEvent,
+    ) -> Result<(), ProjectionError> {
+        let payload = fields(event);
+        let own = Attribution::of(event, &payload);
+        let who = if self_describing(&event.aggregate_type) {
+            own
+        } else {
+            let remembered = Self::remembered(tx, event).await?;
+            let who = own.or(&remembered);
+            if !who.is_empty() && who != remembered {
+                Self::remember(tx, event, &who).await?;
+            }
+            who
+        };
+        let metadata = event.metadata();
+        sqlx::query(
+            "INSERT INTO rm_audit_log (position, occurred_at, event_type, aggregate_type, \
+             aggregate_id, actor, application_id, user_id, organization_id, ip, user_agent, \
+             request_id, details, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        )
+        .bind(event.position)
+        .bind(event.occurred_at)
+        .bind(&event.event_type)
+        .bind(&event.aggregate_type)
+        .bind(&event.aggregate_id)
+        .bind(metadata.actor)
+        .bind(who.application_id)
+        .bind(who.user_id)
+        .bind(who.organization_id)
+        .bind(metadata.ip)
+        .bind(metadata.user_agent)
+        .bind(metadata.request_id)
+        .bind(redact(payload).to_string())
+        .bind(hex::encode(event.hash))
+        .execute(&mut *tx)
+        .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn event(aggregate_type: &str, id: &str, event_type: &str, payload: Value) -> StoredEvent {
+        StoredEvent {
+            position: 1,
+            aggregate_type: aggregate_type.into(),
+            aggregate_id: id.into(),
+            sequence: 1,
+            event_type: event_type.into(),
+            event_version: "1.0".into(),
+            payload: payload.to_string(),
+            metadata: "{}".into(),
+            occurred_at: 0,
+            hash: [0; 32],
+        }
+    }
+
+    #[test]
+    fn fields_unwrap_the_enum_tag() {
+        let e = event(
+            "consent",
+            "u:c",
+            "ConsentGranted",
+            json!({"ConsentGranted": {"user_id": "u", "client_id": "c", "scopes": ["openid"]}}),
+        );
+        assert_eq!(fields(&e)["client_id"], "c");
+        let unit = event("session", "s", "SessionEnded", json!("SessionEnded"));
+        assert_eq!(fields(&unit), json!({}));
+    }
+
+    #[test]
+    fn attribution_reads_the_stream_then_the_payload() {
+        let token = event(
+            "access_token",
+            "t1",
+            "AccessTokenIssued",
+            json!({"AccessTokenIssued": {"client_id": "app", "subject": "alice"}}),
+        );
+        let who = Attribution::of(&token, &fields(&token));
+        assert_eq!(who.application_id.as_deref(), Some("app"));
+        assert_eq!(who.user_id.as_deref(), Some("alice"));
+
+        let user = event(
+            "user",
+            "bob",
+            "UserRolesAssigned",
+            json!({"UserRolesAssigned": {"role_ids": ["r"]}}),
+        );
+        assert_eq!(
+            Attribution::of(&user, &fields(&user)).user_id.as_deref(),
+            Some("bob")
+        );
+    }
+
+    #[test]
+    fn secrets_and_digests_never_reach_the_details() {
+        let details = redact(json!({
+            "token_digest": "d1",
+            "client_secret_digest": "d2",
+            "sealed_private_key": "k",
+            "password_hash": "h",
+            "from_digest": "d3",
+            "nested": [{"code_digest": "d4", "scope": ["openid"]}],
+            "access_token_id": "t1",
+            "revoke_access_token_ids": ["t2"],
+            "client_id": "app",
+        }));
+        let text = details.to_string();
+        for secret in ["d1", "d2", "\"k\"", "\"h\"", "d3", "d4"] {
+            assert!(!text.contains(secret), "{secret} leaked: {text}");
+        }
+        assert_eq!(details["access_token_id"], "t1");
+        assert_eq!(details["revoke_access_token_ids"][0], "t2");
+        assert_eq!(details["nested"][0]["scope"][0], "openid");
+        assert_eq!(details["client_id"], "app");
+    }
+}
