@@ -62,6 +62,25 @@ pub enum Command {
     /// The management API's GraphQL schema.
     #[command(subcommand)]
     Graphql(GraphqlCommand),
+    /// The audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Write the audit trail to stdout, in position order, ending with the signed checkpoint
+    /// that covers it (a checkpoint is signed now if the newest does not reach that far).
+    Export {
+        /// Entries at or after this time (RFC 3339).
+        #[arg(long)]
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        /// Entries before this time (RFC 3339).
+        #[arg(long)]
+        until: Option<chrono::DateTime<chrono::Utc>>,
+        #[arg(long, value_enum, default_value = "ndjson")]
+        format: crate::audit::export::Format,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -205,6 +224,37 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Projections(ProjectionsCommand::Rebuild { name }) => {
             let store = open(&cli.store).await?;
             rebuild(&store, name.as_deref()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit(AuditCommand::Export {
+            since,
+            until,
+            format,
+        }) => {
+            let master_key = MasterKey::load(&cli.store.master_key_file)?;
+            let store = open(&cli.store).await?;
+            let audit = ProjectionRunner::new(
+                store.clone(),
+                std::sync::Arc::new(sigil_projections::AuditView),
+            );
+            let filter = crate::audit::AuditFilter {
+                from: since,
+                to: until,
+                ..Default::default()
+            };
+            let exported = crate::audit::export::export(
+                &store,
+                &audit,
+                &master_key.checkpoint_key(),
+                &filter,
+                format,
+                std::io::BufWriter::new(std::io::stdout()),
+            )
+            .await?;
+            eprintln!(
+                "{} entries through position {}; checkpoint {} covers them",
+                exported.entries, exported.through_position, exported.checkpoint.body.number
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Events(EventsCommand::Verify) => {

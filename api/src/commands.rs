@@ -14,7 +14,7 @@ use sigil_domain::{
     SigningKeyError, User, UserCommand, UserError,
 };
 use sigil_eventstore::sqlx::{self, AnyConnection};
-use sigil_eventstore::{EventMetadata, NewEvent, StoreError, utc_to_micros};
+use sigil_eventstore::{EventMetadata, NewEvent, StoreError, StoredEvent, utc_to_micros};
 use sigil_eventstore::{EventRepository, EventStore, OCCURRED_AT_KEY};
 
 type Framework<A> = CqrsFramework<A, PersistedEventStore<EventRepository, A>>;
@@ -176,18 +176,33 @@ impl Commands {
     /// The aggregate's current state, loaded from its stream (strongly consistent), and the
     /// sequence of its last event (0 when it has none).
     pub async fn load<A: Aggregate>(&self, id: &str) -> Result<(A, i64), StoreError> {
+        let (aggregate, last) = self.load_as_of::<A>(id, i64::MAX).await?;
+        Ok((aggregate, last.map_or(0, |e| e.sequence)))
+    }
+
+    /// The aggregate as its stream stood at `as_of` (microseconds): only the events that had
+    /// occurred by then are applied. Point-in-time answers come from the log itself, so they
+    /// cannot drift from it. Also returns the last event applied.
+    pub async fn load_as_of<A: Aggregate>(
+        &self,
+        id: &str,
+        as_of: i64,
+    ) -> Result<(A, Option<StoredEvent>), StoreError> {
         let mut aggregate = A::default();
-        let mut version = 0;
+        let mut last = None;
         for stored in self.store.stream(A::TYPE, id, 0).await? {
+            if stored.occurred_at > as_of {
+                break;
+            }
             let event: A::Event =
                 serde_json::from_str(&stored.payload).map_err(|e| StoreError::Corrupt {
                     position: stored.position,
                     reason: e.to_string(),
                 })?;
             aggregate.apply(event);
-            version = stored.sequence;
+            last = Some(stored);
         }
-        Ok((aggregate, version))
+        Ok((aggregate, last))
     }
 
     /// Runs a command through the log's own transaction, with no lookup to write.

@@ -3,6 +3,7 @@
 //! the caller's identity, maps errors to the wire in one place, and serves read models.
 
 pub mod applications;
+pub mod audit;
 pub mod bootstrap;
 pub mod cli;
 pub mod commands;

@@ -25,7 +25,7 @@ use crate::telemetry;
 use crate::throttle::Throttle;
 
 /// Largest range one checkpoint covers, so a checkpoint after a long pause stays quick.
-const CHECKPOINT_MAX_EVENTS: i64 = 100_000;
+pub(crate) const CHECKPOINT_MAX_EVENTS: i64 = 100_000;
 
 /// A server that is accepting requests.
 pub struct RunningServer {
@@ -85,6 +85,7 @@ pub async fn start(
             master_key.derive("refresh-token-successors"),
         ),
         keys: RwLock::new(Arc::new(keys)),
+        checkpoint_verifier: master_key.checkpoint_key().verifying_key(),
         metrics: telemetry::metrics_handle(),
         store,
         projections,

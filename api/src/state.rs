@@ -29,9 +29,16 @@ pub struct AppState {
     pub interactions: InteractionKey,
     /// The signing keys; replaced whole when keys rotate.
     pub keys: RwLock<Arc<KeyRing>>,
+    /// Checks the log's signed checkpoints (`logIntegrity`).
+    pub checkpoint_verifier: sigil_eventstore::VerifyingKey,
 }
 
 impl AppState {
+    /// The runner of the read model called `name`.
+    pub fn projection(&self, name: &str) -> Option<&ProjectionRunner> {
+        self.projections.iter().find(|p| p.name() == name)
+    }
+
     pub fn keys(&self) -> Arc<KeyRing> {
         self.keys
             .read()

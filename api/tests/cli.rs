@@ -167,6 +167,65 @@ async fn projections_rebuild_replays_the_log_and_refuses_unknown_names() {
 }
 
 #[tokio::test]
+async fn audit_export_streams_the_trail_and_ends_with_a_covering_checkpoint() {
+    for db in TestDatabase::all().await {
+        let dir = tempfile::tempdir().unwrap();
+        MasterKey::load_or_create(&dir.path().join("master.key")).unwrap();
+        add_users(&db, 4).await;
+        // The audit read model is rebuilt by name, like every other.
+        let (code, out, err) = run(dir.path(), &db.url, &["projections", "rebuild", "audit"]).await;
+        assert_eq!(code, 0, "{:?}: {out}{err}", db.backend());
+
+        let (code, out, err) = run(dir.path(), &db.url, &["audit", "export"]).await;
+        assert_eq!(code, 0, "{:?}: {out}{err}", db.backend());
+        let lines: Vec<serde_json::Value> = out
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 5, "{out}");
+        assert!(
+            lines[..4]
+                .iter()
+                .all(|e| e["event_type"] == "UserRegistered")
+        );
+        let checkpoint = &lines[4]["checkpoint"];
+        assert!(
+            checkpoint["through_position"].as_i64().unwrap()
+                >= lines[3]["position"].as_i64().unwrap(),
+            "{checkpoint}"
+        );
+        assert!(err.contains("4 entries"), "{err}");
+
+        let (code, out, _) = run(
+            dir.path(),
+            &db.url,
+            &[
+                "audit",
+                "export",
+                "--format",
+                "csv",
+                "--since",
+                "2999-01-01T00:00:00Z",
+            ],
+        )
+        .await;
+        assert_eq!(code, 0);
+        let rows: Vec<&str> = out.lines().collect();
+        assert_eq!(rows.len(), 2, "a header and the checkpoint: {out}");
+        assert!(rows[0].starts_with("position,occurred_at,event_type"));
+        assert!(rows[1].contains(",checkpoint,"), "{out}");
+
+        let (code, _, err) = run(
+            dir.path(),
+            &db.url,
+            &["audit", "export", "--since", "yesterday"],
+        )
+        .await;
+        assert_eq!(code, 2, "{err}");
+    }
+}
+
+#[tokio::test]
 async fn a_bad_database_url_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let (code, _, err) = run(dir.path(), "mysql://nowhere/db", &["migrate"]).await;

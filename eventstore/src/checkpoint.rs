@@ -115,6 +115,21 @@ impl EventStore {
         row.as_ref().map(checkpoint_from_row).transpose()
     }
 
+    /// The first checkpoint that covers `position` (its range ends at or after it), if one
+    /// has been written yet.
+    pub async fn checkpoint_covering(
+        &self,
+        position: i64,
+    ) -> Result<Option<Checkpoint>, StoreError> {
+        let row = sqlx::query(
+            "SELECT * FROM event_checkpoints WHERE through_position >= $1 ORDER BY number LIMIT 1",
+        )
+        .bind(position)
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(checkpoint_from_row).transpose()
+    }
+
     /// Checkpoints after number `after`, in order.
     pub async fn checkpoints(&self, after: i64, limit: i64) -> Result<Vec<Checkpoint>, StoreError> {
         let rows = sqlx::query(

@@ -1,5 +1,6 @@
 //! Shared helpers for Sigil's store and end-to-end tests (the tests live in `tests/`).
 
+pub mod admin;
 pub mod flow;
 
 pub use sigil_eventstore::testing::TestDatabase;
@@ -116,6 +117,11 @@ impl TestServer {
             running: Some(running),
             _key_dir: dir,
         }
+    }
+
+    /// The server's master key file (to sign or check what the CLI would).
+    pub fn master_key_path(&self) -> std::path::PathBuf {
+        self._key_dir.path().join("master.key")
     }
 
     pub fn issuer(&self) -> String {

@@ -7,86 +7,12 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
+use sigil_tests::admin::{Live, MANAGEMENT, admin_token, client_token, gql, gql_error, gql_raw};
 use sigil_tests::flow::{CALLBACK, browser, hidden, param, pkce, sign_in, token};
 use sigil_tests::{TestDatabase, TestServer, register_user};
+use tokio_tungstenite::tungstenite::Message;
 
 const PASSWORD: &str = "correct horse battery";
-const MANAGEMENT: &str = "urn:sigil:management";
-
-/// POSTs a GraphQL request; returns the status and the body.
-async fn gql_raw(
-    server: &TestServer,
-    bearer: Option<&str>,
-    query: &str,
-    variables: Value,
-) -> (u16, Value) {
-    let mut request = reqwest::Client::new()
-        .post(server.url("/graphql"))
-        .json(&json!({ "query": query, "variables": variables }));
-    if let Some(token) = bearer {
-        request = request.bearer_auth(token);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
-}
-
-/// A GraphQL request that must succeed; returns `data`.
-async fn gql(server: &TestServer, bearer: &str, query: &str, variables: Value) -> Value {
-    let (status, body) = gql_raw(server, Some(bearer), query, variables).await;
-    assert_eq!(status, 200, "{body}");
-    assert!(body.get("errors").is_none(), "{query}\n{body}");
-    body["data"].clone()
-}
-
-/// A GraphQL request that must fail; returns the first error's `extensions.code`.
-async fn gql_error(server: &TestServer, bearer: &str, query: &str, variables: Value) -> String {
-    let (status, body) = gql_raw(server, Some(bearer), query, variables).await;
-    assert_eq!(status, 200, "{body}");
-    body["errors"][0]["extensions"]["code"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no error code in {body}"))
-        .to_string()
-}
-
-/// Bootstraps and gets a management token, as an integration would.
-async fn admin_token(server: &TestServer) -> String {
-    let printed = sigil_api::bootstrap::bootstrap(&server.commands, &server.issuer())
-        .await
-        .unwrap();
-    assert_eq!(printed.token_endpoint, format!("{}/token", server.issuer()));
-    assert_eq!(
-        (printed.resource.as_str(), printed.scope.as_str()),
-        (MANAGEMENT, "all")
-    );
-    client_token(
-        server,
-        &printed.client_id,
-        &printed.client_secret,
-        Some(MANAGEMENT),
-        Some("all"),
-    )
-    .await
-}
-
-async fn client_token(
-    server: &TestServer,
-    id: &str,
-    secret: &str,
-    resource: Option<&str>,
-    scope: Option<&str>,
-) -> String {
-    let mut form = vec![("grant_type", "client_credentials")];
-    if let Some(r) = resource {
-        form.push(("resource", r));
-    }
-    if let Some(s) = scope {
-        form.push(("scope", s));
-    }
-    let (status, body) = token(&server.base, &form, Some((id, secret))).await;
-    assert_eq!(status, 200, "{body}");
-    body["access_token"].as_str().unwrap().to_string()
-}
 
 /// The JOSE header and claims of a JWT, unverified (the server's own tests verify).
 fn jwt_parts(jwt: &str) -> (Value, Value) {
@@ -980,71 +906,26 @@ async fn an_organization_token_carries_the_members_organization_scopes() {
 
 #[tokio::test]
 async fn the_websocket_delivers_changes_appended_after_subscribing() {
-    use futures::{SinkExt, StreamExt};
-    use tokio_tungstenite::tungstenite::Message;
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-
-    type Socket = tokio_tungstenite::WebSocketStream<
-        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-    >;
-    async fn connect(server: &TestServer) -> Socket {
-        let mut request = format!("{}/graphql", server.base.replace("http://", "ws://"))
-            .into_client_request()
-            .unwrap();
-        request.headers_mut().insert(
-            "Sec-WebSocket-Protocol",
-            "graphql-transport-ws".parse().unwrap(),
-        );
-        tokio_tungstenite::connect_async(request).await.unwrap().0
-    }
-    async fn receive(socket: &mut Socket) -> Value {
-        loop {
-            let frame = tokio::time::timeout(std::time::Duration::from_secs(10), socket.next())
-                .await
-                .expect("a message within 10 s")
-                .expect("the socket is open")
-                .expect("a frame");
-            if let Message::Text(text) = frame {
-                return serde_json::from_str(&text).unwrap();
-            }
-        }
-    }
-
     let db = TestDatabase::sqlite().await;
     let server = TestServer::start(&db).await;
     let admin = admin_token(&server).await;
-    let mut socket = connect(&server).await;
+    let mut refused = Live::connect(&server).await;
     // Without a token the connection is refused.
-    socket
-        .send(Message::text(
-            json!({ "type": "connection_init", "payload": {} }).to_string(),
-        ))
-        .await
-        .unwrap();
-    let refused = tokio::time::timeout(std::time::Duration::from_secs(10), socket.next()).await;
+    refused
+        .send(json!({ "type": "connection_init", "payload": {} }))
+        .await;
+    let answer = refused.try_next(std::time::Duration::from_secs(10)).await;
     assert!(
-        !matches!(refused, Ok(Some(Ok(Message::Text(ref t)))) if t.contains("connection_ack")),
-        "{refused:?}"
+        !matches!(answer, Some(Message::Text(ref t)) if t.contains("connection_ack")),
+        "{answer:?}"
     );
 
-    let mut socket = connect(&server).await;
-    socket
-        .send(Message::text(
-            json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {admin}") } })
-                .to_string(),
-        ))
-        .await
-        .unwrap();
-    assert_eq!(receive(&mut socket).await["type"], "connection_ack");
-    socket
-        .send(Message::text(
-            json!({ "id": "1", "type": "subscribe", "payload": {
-                "query": "subscription { logEvents(aggregateTypes: [\"user\"]) { position eventType aggregateType aggregateId actor } }"
-            } })
-            .to_string(),
-        ))
-        .await
-        .unwrap();
+    let mut live = Live::start(&server, &admin).await;
+    live.subscribe(
+        "1",
+        "subscription { logEvents(aggregateTypes: [\"user\"]) { position eventType aggregateType aggregateId actor } }",
+    )
+    .await;
     // Give the subscription a moment to start before the change it must see.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let created = gql(
@@ -1054,7 +935,7 @@ async fn the_websocket_delivers_changes_appended_after_subscribing() {
         json!({}),
     )
     .await;
-    let message = receive(&mut socket).await;
+    let message = live.receive().await;
     assert_eq!(message["type"], "next", "{message}");
     let event = &message["payload"]["data"]["logEvents"];
     assert_eq!(event["eventType"], "UserRegistered");

@@ -123,18 +123,16 @@ pub async fn check_scope_ids(
 }
 
 /// The live roles among `ids` (a deleted role held by a user is simply no longer shown).
-pub async fn roles_by_ids<'a>(
-    state: &AppState,
+pub fn roles_by_ids<'a>(
+    ac: &Arc<AccessControl>,
     ids: impl Iterator<Item = &'a String>,
-) -> ApiResult<Vec<Role>> {
-    let ac = load(state).await?;
-    Ok(ids
-        .filter_map(|id| ac.role(id).cloned())
+) -> Vec<Role> {
+    ids.filter_map(|id| ac.role(id).cloned())
         .map(|role| Role {
             ac: ac.clone(),
             role,
         })
-        .collect())
+        .collect()
 }
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]

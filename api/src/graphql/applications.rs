@@ -12,8 +12,9 @@ use sigil_domain::{
 use super::access_control::{Role, check_scope_ids, roles_by_ids};
 use super::error::{ApiError, ApiResult};
 use super::pagination::{Arg, Cursor, Listing, Page, like};
-use super::{app, command_context, ids, new_id, settle};
+use super::{app, command_context, history, ids, new_id, settle};
 use crate::applications;
+use chrono::{DateTime, Utc};
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 #[graphql(name = "ApplicationType", remote = "sigil_domain::ApplicationType")]
@@ -33,10 +34,11 @@ pub enum SigningAlgorithm {
     RS256,
 }
 
-/// An application as its stream says it is now.
+/// An application as its stream says it is now, or was at `as_of`.
 pub struct Application {
     pub id: String,
     pub app: App,
+    pub as_of: Option<DateTime<Utc>>,
 }
 
 #[derive(SimpleObject)]
@@ -122,7 +124,12 @@ impl Application {
     }
     /// Roles of a machine-to-machine application: what `client_credentials` can grant it.
     async fn roles(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Role>> {
-        Ok(roles_by_ids(app(ctx), self.app.role_ids().iter()).await?)
+        let ac = history::access_control_at(app(ctx), history::instant(self.as_of)).await?;
+        Ok(roles_by_ids(&ac, self.app.role_ids().iter()))
+    }
+    /// The instant this answer is as of; null for now.
+    async fn as_of(&self) -> Option<DateTime<Utc>> {
+        self.as_of
     }
 }
 
@@ -198,13 +205,27 @@ pub struct ApplicationFilter {
 
 /// Loads an application that exists (not deleted).
 pub async fn load(state: &crate::state::AppState, id: &str) -> ApiResult<Application> {
-    let (app, _) = state.commands.load::<App>(id).await?;
+    load_as_of(state, id, None).await
+}
+
+/// Loads an application as its stream stood at `as_of` (now when `None`); not found if it
+/// did not exist then.
+pub async fn load_as_of(
+    state: &crate::state::AppState,
+    id: &str,
+    as_of: Option<DateTime<Utc>>,
+) -> ApiResult<Application> {
+    let (app, _) = state
+        .commands
+        .load_as_of::<App>(id, history::instant(as_of))
+        .await?;
     if !app.is_active() {
         return Err(ApiError::not_found("application"));
     }
     Ok(Application {
         id: id.to_string(),
         app,
+        as_of,
     })
 }
 
@@ -213,12 +234,14 @@ pub struct ApplicationQuery;
 
 #[Object]
 impl ApplicationQuery {
+    /// An application's configuration now, or as it was at `asOf`, rebuilt from the log.
     async fn application(
         &self,
         ctx: &Context<'_>,
         id: ID,
+        as_of: Option<DateTime<Utc>>,
     ) -> async_graphql::Result<Option<Application>> {
-        match load(app(ctx), &id).await {
+        match load_as_of(app(ctx), &id, as_of).await {
             Ok(a) => Ok(Some(a)),
             Err(e) if e.code == super::Code::NotFound => Ok(None),
             Err(e) => Err(e.into()),

@@ -106,6 +106,12 @@ impl Classify for sigil_domain::organization::OrganizationError {
     }
 }
 
+impl Classify for sigil_domain::consent::ConsentError {
+    fn code(&self) -> Code {
+        Code::NotFound
+    }
+}
+
 impl Classify for UserError {
     fn code(&self) -> Code {
         match self {

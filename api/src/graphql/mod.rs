@@ -8,14 +8,18 @@
 //! - [`auth`]: the bearer token, checked before anything runs.
 //! - [`error`]: the one error type, with stable `extensions.code` values.
 //! - one module per part of the schema: applications, users, access control (API resources,
-//!   scopes, roles), organizations, and the live log.
+//!   scopes, roles), organizations, the audit trail and analytics, point-in-time answers
+//!   (history), and the live log.
 
 pub mod auth;
 mod error;
 mod pagination;
 
 mod access_control;
+mod analytics;
 mod applications;
+mod audit;
+mod history;
 mod organizations;
 mod subscription;
 mod users;
@@ -55,6 +59,8 @@ pub struct Query(
     users::UserQuery,
     access_control::AccessControlQuery,
     organizations::OrganizationQuery,
+    audit::AuditQuery,
+    analytics::AnalyticsQuery,
 );
 
 #[derive(MergedObject, Default)]

@@ -24,6 +24,12 @@ pub struct OrganizationMember {
     user_id: String,
 }
 
+impl Organization {
+    pub fn new(id: String, org: DomainOrg) -> Organization {
+        Organization { id, org }
+    }
+}
+
 #[Object]
 impl Organization {
     async fn id(&self) -> ID {

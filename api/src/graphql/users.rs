@@ -4,19 +4,24 @@
 use async_graphql::connection::{Connection, EmptyFields};
 use async_graphql::{Context, ID, InputObject, Object};
 use sigil_domain::access_control::RoleKind;
+use sigil_domain::consent::{Consent, ConsentCommand, consent_id};
 use sigil_domain::{NewUser, User as DomainUser, UserChanges, UserCommand};
 
 use super::access_control::{Role, check_roles, roles_by_ids};
 use super::error::{ApiError, ApiResult};
 use super::organizations::{Organization, organizations_of};
 use super::pagination::{Arg, Cursor, Listing, Page, like};
-use super::{app, command_context, ids, new_id, settle};
+use super::{app, command_context, history, ids, new_id, settle};
 use crate::state::AppState;
 use crate::users;
+use chrono::{DateTime, Utc};
 
 pub struct User {
     pub id: String,
     pub user: DomainUser,
+    /// Set when the user was folded as of that instant: roles, organizations and consents
+    /// are then answered as of it too.
+    pub as_of: Option<DateTime<Utc>>,
 }
 
 #[Object]
@@ -42,22 +47,48 @@ impl User {
         self.user.password_hash().is_some()
     }
     async fn roles(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Role>> {
-        Ok(roles_by_ids(app(ctx), self.user.role_ids().iter()).await?)
+        let ac = history::access_control_at(app(ctx), history::instant(self.as_of)).await?;
+        Ok(roles_by_ids(&ac, self.user.role_ids().iter()))
     }
     async fn organizations(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Organization>> {
-        Ok(organizations_of(app(ctx), &self.id).await?)
+        Ok(match self.as_of {
+            None => organizations_of(app(ctx), &self.id).await?,
+            Some(t) => history::organizations_at(app(ctx), &self.id, t.timestamp_micros()).await?,
+        })
+    }
+    /// The applications this user has consented to, and to what.
+    async fn consents(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<history::Consent>> {
+        Ok(history::consents_at(app(ctx), &self.id, history::instant(self.as_of)).await?)
+    }
+    /// The instant this answer is as of; null for now.
+    async fn as_of(&self) -> Option<DateTime<Utc>> {
+        self.as_of
     }
 }
 
 /// Loads a user that exists (suspended included, deleted not).
 pub async fn load(state: &AppState, id: &str) -> ApiResult<User> {
-    let (user, _) = state.commands.load::<DomainUser>(id).await?;
+    load_as_of(state, id, None).await
+}
+
+/// Loads a user as their stream stood at `as_of` (now when `None`); not found if they did
+/// not exist then.
+pub async fn load_as_of(
+    state: &AppState,
+    id: &str,
+    as_of: Option<DateTime<Utc>>,
+) -> ApiResult<User> {
+    let (user, _) = state
+        .commands
+        .load_as_of::<DomainUser>(id, history::instant(as_of))
+        .await?;
     if !(user.is_active() || user.is_suspended()) {
         return Err(ApiError::not_found("user"));
     }
     Ok(User {
         id: id.to_string(),
         user,
+        as_of,
     })
 }
 
@@ -83,8 +114,15 @@ pub struct UserQuery;
 
 #[Object]
 impl UserQuery {
-    async fn user(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<User>> {
-        match load(app(ctx), &id).await {
+    /// A user as they are now, or as they were at `asOf` (their profile, roles,
+    /// organizations and consents then), rebuilt from the log.
+    async fn user(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        as_of: Option<DateTime<Utc>>,
+    ) -> async_graphql::Result<Option<User>> {
+        match load_as_of(app(ctx), &id, as_of).await {
             Ok(u) => Ok(Some(u)),
             Err(e) if e.code == super::Code::NotFound => Ok(None),
             Err(e) => Err(e.into()),
@@ -189,6 +227,28 @@ impl UserMutation {
 
     async fn reinstate_user(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<User> {
         run(ctx, &id, UserCommand::Reinstate).await
+    }
+
+    /// Takes back everything the user consented to for `applicationId`: the next sign-in asks
+    /// again, and a third-party application's refresh tokens stop working.
+    async fn revoke_user_consent(
+        &self,
+        ctx: &Context<'_>,
+        user_id: ID,
+        application_id: ID,
+    ) -> async_graphql::Result<User> {
+        let state = app(ctx);
+        state
+            .commands
+            .execute::<Consent>(
+                &consent_id(&user_id, &application_id),
+                ConsentCommand::Revoke,
+                &command_context(ctx),
+            )
+            .await
+            .map_err(ApiError::from)?;
+        settle(state).await?;
+        Ok(load(state, &user_id).await?)
     }
 
     /// Deletes the user and frees their username and email. Returns the id.

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use axum::http::HeaderMap;
 use sigil_domain::ApplicationType;
 use sigil_domain::access_token::GrantType;
+use sigil_domain::consent::{Consent, consent_id};
 use sigil_domain::refresh_token::{
     RefreshTokenCommand, RefreshTokenEvent, RefreshTokenFamily, RotationPolicy, StartFamily,
 };
@@ -49,6 +50,19 @@ async fn prepare(
     form: &OAuthForm,
 ) -> Result<(Vec<String>, Subject), OAuthError> {
     let scope = narrowed_scope(&start.scope, form)?;
+    // A third-party application holds nothing the user has taken back (seed 001): once
+    // consent is revoked its refresh tokens stop working.
+    if client.application.is_third_party() {
+        let (consent, _) = state
+            .commands
+            .load::<Consent>(&consent_id(&start.user_id, &client.id))
+            .await?;
+        if consent.scopes().is_empty() {
+            return Err(OAuthError::InvalidGrant(
+                "the user revoked this application's consent".into(),
+            ));
+        }
+    }
     let subject = subject(
         state,
         client,
