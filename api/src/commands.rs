@@ -14,8 +14,10 @@ use sigil_domain::{
     SigningKeyError, User, UserCommand, UserError,
 };
 use sigil_eventstore::sqlx::{self, AnyConnection};
+use sigil_eventstore::{AppendTx, Backend, EventRepository, EventStore, OCCURRED_AT_KEY};
 use sigil_eventstore::{EventMetadata, NewEvent, StoreError, StoredEvent, utc_to_micros};
-use sigil_eventstore::{EventRepository, EventStore, OCCURRED_AT_KEY};
+
+use crate::group_commit::GroupCommit;
 
 type Framework<A> = CqrsFramework<A, PersistedEventStore<EventRepository, A>>;
 
@@ -92,6 +94,8 @@ impl<E: std::error::Error> From<AggregateError<E>> for CommandError<E> {
 /// One framework per aggregate, sharing one store.
 pub struct Commands {
     store: EventStore,
+    /// SQLite's committing task, started by the first commit.
+    group: std::sync::OnceLock<GroupCommit>,
     applications: Framework<Application>,
     users: Framework<User>,
     signing_keys: Framework<SigningKey>,
@@ -129,6 +133,7 @@ impl Commands {
     pub fn new(store: &EventStore) -> Commands {
         Commands {
             store: store.clone(),
+            group: std::sync::OnceLock::new(),
             applications: framework(store),
             users: framework(store),
             signing_keys: framework(store),
@@ -315,7 +320,9 @@ impl Commands {
     }
 
     /// Appends every decision's events and writes their lookup rows in one transaction. If
-    /// any stream moved since its decision was made, nothing is written (`Conflict`).
+    /// any stream moved since its decision was made, nothing is written (`Conflict`). On
+    /// SQLite the transaction is shared with the commands committing at the same moment
+    /// ([`crate::group_commit`]); each still commits all of its rows or none.
     pub async fn commit(
         &self,
         decisions: Vec<Decision>,
@@ -325,29 +332,47 @@ impl Commands {
         }
         // Taken apart first: the writers are Send but not Sync, so none may be borrowed
         // across an await.
-        let (rows, writers): (Vec<_>, Vec<_>) =
+        let (mut rows, mut writers): (Vec<_>, Vec<_>) =
             decisions.into_iter().map(|d| (d.rows, d.write)).unzip();
-        let mut tx = self.store.begin().await?;
-        for rows in &rows {
-            tx.append(rows).await?;
-        }
-        for write in writers {
-            if let Err(e) = write(tx.connection()).await {
-                // A unique lookup row already held is the caller's mistake to report, not a
-                // failure of the store.
-                return Err(match e {
-                    sqlx::Error::Database(e)
-                        if e.kind() == sqlx::error::ErrorKind::UniqueViolation =>
-                    {
-                        CommandError::Duplicate(e.message().to_string())
-                    }
-                    e => e.into(),
-                });
+        if self.store.backend() == Backend::Sqlite {
+            let group = self
+                .group
+                .get_or_init(|| GroupCommit::start(self.store.clone()));
+            match group.commit(rows, writers).await {
+                Ok(result) => return result,
+                // The committing task's runtime has ended: commit alone.
+                Err(back) => (rows, writers) = back,
             }
         }
+        let mut tx = self.store.begin().await?;
+        write(&mut tx, &rows, writers).await?;
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// Appends the events and runs the lookup writers inside `tx`.
+pub(crate) async fn write(
+    tx: &mut AppendTx,
+    rows: &[Vec<NewEvent>],
+    writers: Vec<Writer>,
+) -> Result<(), CommandError<std::convert::Infallible>> {
+    for rows in rows {
+        tx.append(rows).await?;
+    }
+    for write in writers {
+        if let Err(e) = write(tx.connection()).await {
+            // A unique lookup row already held is the caller's mistake to report, not a
+            // failure of the store.
+            return Err(match e {
+                sqlx::Error::Database(e) if e.kind() == sqlx::error::ErrorKind::UniqueViolation => {
+                    CommandError::Duplicate(e.message().to_string())
+                }
+                e => e.into(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// A command an aggregate has decided, not yet written (see [`Commands::decide`]).
@@ -366,7 +391,7 @@ impl Decision {
     }
 }
 
-type Writer =
+pub(crate) type Writer =
     Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<(), sqlx::Error>> + Send>;
 
 impl<E: std::error::Error> CommandError<E> {

@@ -10,6 +10,7 @@ pub mod commands;
 pub mod config;
 pub mod fuzzing;
 pub mod graphql;
+mod group_commit;
 pub mod http;
 pub mod keys;
 pub mod master_key;

@@ -259,6 +259,12 @@ impl EventStore {
     }
 }
 
+/// A point inside an [`AppendTx`] to undo to ([`AppendTx::savepoint`]).
+pub struct Savepoint {
+    heads: HashMap<(String, String), (i64, [u8; 32])>,
+    last_position: Option<i64>,
+}
+
 /// An open append transaction.
 pub struct AppendTx {
     store: EventStore,
@@ -320,6 +326,9 @@ impl AppendTx {
         if let Some((sequence, hash)) = self.heads.get(&key) {
             return if *sequence + 1 == event.sequence {
                 Ok(*hash)
+            } else if event.sequence <= *sequence {
+                // Another command in this transaction took that place first.
+                Err(conflict(event))
             } else {
                 Err(gap(event))
             };
@@ -345,6 +354,37 @@ impl AppendTx {
                 event.sequence - 1
             ),
         })
+    }
+
+    /// Marks a point that a failed part of the transaction can be undone to, leaving the
+    /// rest (group commit: one command's conflict must not fail the others in its batch).
+    pub async fn savepoint(&mut self) -> Result<Savepoint, StoreError> {
+        sqlx::query("SAVEPOINT part").execute(&mut *self.tx).await?;
+        Ok(Savepoint {
+            heads: self.heads.clone(),
+            last_position: self.last_position,
+        })
+    }
+
+    /// Undoes everything since `savepoint`, in the database and in the stream heads kept here.
+    pub async fn rollback_to(&mut self, savepoint: Savepoint) -> Result<(), StoreError> {
+        sqlx::query("ROLLBACK TO SAVEPOINT part")
+            .execute(&mut *self.tx)
+            .await?;
+        sqlx::query("RELEASE SAVEPOINT part")
+            .execute(&mut *self.tx)
+            .await?;
+        self.heads = savepoint.heads;
+        self.last_position = savepoint.last_position;
+        Ok(())
+    }
+
+    /// Keeps what was done since `savepoint`.
+    pub async fn release(&mut self, _savepoint: Savepoint) -> Result<(), StoreError> {
+        sqlx::query("RELEASE SAVEPOINT part")
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
     }
 
     /// Commits; then wakes local subscribers (and, through the notifier, other nodes).

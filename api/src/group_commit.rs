@@ -1,0 +1,135 @@
+//! Group commit on SQLite. SQLite has one writer, and with `synchronous = FULL` every
+//! commit waits for the disk: one transaction per command caps the token endpoint at the
+//! disk's commit rate. Here one task commits for everyone. It takes every command waiting
+//! when it starts a transaction, writes each inside a savepoint, and commits them all with
+//! one sync. A command that fails (a conflict, a taken lookup value) is rolled back to its
+//! savepoint alone and told so; the others commit. Nobody hears "done" before the commit
+//! that holds their events has returned, so durability is what it was.
+//!
+//! PostgreSQL commits concurrent transactions in parallel and groups their WAL flushes
+//! itself, so commands there keep their own transactions (`Commands::commit`).
+
+use std::convert::Infallible;
+
+use sigil_eventstore::{AppendTx, EventStore, NewEvent};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::commands::{CommandError, Writer, write};
+
+/// The most commands one transaction takes: bounds how long the write lock is held.
+const MAX_BATCH: usize = 128;
+
+type Reply = oneshot::Sender<Result<(), CommandError<Infallible>>>;
+
+struct Unit {
+    rows: Vec<Vec<NewEvent>>,
+    writers: Vec<Writer>,
+    reply: Reply,
+}
+
+/// The way to the committing task.
+pub(crate) struct GroupCommit {
+    sender: mpsc::UnboundedSender<Unit>,
+}
+
+impl GroupCommit {
+    /// Starts the committing task on the current runtime.
+    pub(crate) fn start(store: EventStore) -> GroupCommit {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        tokio::spawn(run(store, receiver));
+        GroupCommit { sender }
+    }
+
+    /// Commits one command's events and lookup rows with whatever else is waiting. Gives the
+    /// command back when the task is gone (its runtime ended), for the caller to commit alone.
+    pub(crate) async fn commit(
+        &self,
+        rows: Vec<Vec<NewEvent>>,
+        writers: Vec<Writer>,
+    ) -> Result<Result<(), CommandError<Infallible>>, (Vec<Vec<NewEvent>>, Vec<Writer>)> {
+        let (reply, answer) = oneshot::channel();
+        if let Err(unsent) = self.sender.send(Unit {
+            rows,
+            writers,
+            reply,
+        }) {
+            return Err((unsent.0.rows, unsent.0.writers));
+        }
+        Ok(answer.await.unwrap_or_else(|_| {
+            Err(CommandError::Store(
+                "the committing task stopped before answering".into(),
+            ))
+        }))
+    }
+}
+
+async fn run(store: EventStore, mut receiver: mpsc::UnboundedReceiver<Unit>) {
+    while let Some(first) = receiver.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match receiver.try_recv() {
+                Ok(unit) => batch.push(unit),
+                Err(_) => break,
+            }
+        }
+        commit_batch(&store, batch).await;
+    }
+}
+
+async fn commit_batch(store: &EventStore, batch: Vec<Unit>) {
+    let mut tx = match store.begin().await {
+        Ok(tx) => tx,
+        Err(e) => return fail(batch.into_iter().map(|u| u.reply), &e.to_string()),
+    };
+    let mut written = Vec::with_capacity(batch.len());
+    let mut pending = batch.into_iter();
+    while let Some(unit) = pending.next() {
+        match part(&mut tx, unit.rows, unit.writers).await {
+            Ok(Ok(())) => written.push(unit.reply),
+            Ok(Err(refused)) => {
+                let _ = unit.reply.send(Err(refused));
+            }
+            // The transaction itself failed: nothing in it will commit.
+            Err(e) => {
+                let reason = e.to_string();
+                fail(std::iter::once(unit.reply), &reason);
+                fail(written, &reason);
+                return fail(pending.map(|u| u.reply), &reason);
+            }
+        }
+    }
+    match tx.commit().await {
+        Ok(()) => {
+            for reply in written {
+                let _ = reply.send(Ok(()));
+            }
+        }
+        Err(e) => fail(written, &e.to_string()),
+    }
+}
+
+/// One command inside a savepoint: `Ok(Err(_))` when the command failed and was undone
+/// alone, `Err(_)` when the transaction can go no further.
+async fn part(
+    tx: &mut AppendTx,
+    rows: Vec<Vec<NewEvent>>,
+    writers: Vec<Writer>,
+) -> Result<Result<(), CommandError<Infallible>>, sigil_eventstore::StoreError> {
+    let savepoint = tx.savepoint().await?;
+    match write(tx, &rows, writers).await {
+        Ok(()) => {
+            tx.release(savepoint).await?;
+            Ok(Ok(()))
+        }
+        Err(refused) => {
+            tx.rollback_to(savepoint).await?;
+            Ok(Err(refused))
+        }
+    }
+}
+
+fn fail(replies: impl IntoIterator<Item = Reply>, reason: &str) {
+    for reply in replies {
+        let _ = reply.send(Err(CommandError::Store(reason.to_string())));
+    }
+}
