@@ -101,7 +101,7 @@ static APPLICATIONS: LazyLock<[Application; 3]> = LazyLock::new(|| {
     ]
 });
 
-fn application(app_type: ApplicationType, redirect_uris: &[&str]) -> Application {
+pub(crate) fn application(app_type: ApplicationType, redirect_uris: &[&str]) -> Application {
     let mut application = Application::default();
     application.apply(ApplicationEvent::ApplicationRegistered {
         name: "Fuzz".into(),

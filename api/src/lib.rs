@@ -4,6 +4,7 @@
 
 pub mod applications;
 pub mod audit;
+pub mod benchmarks;
 pub mod bootstrap;
 pub mod cli;
 pub mod commands;

@@ -140,6 +140,11 @@ pub async fn authenticate(
     }
 }
 
+/// Whether `secret` is the one whose digest is `expected`, compared in constant time.
+pub(crate) fn secret_matches(secret: &str, expected: &str) -> bool {
+    bool::from(digest(secret).as_bytes().ct_eq(expected.as_bytes()))
+}
+
 async fn check(state: &AppState, presented: Presented) -> Result<AuthenticatedClient, OAuthError> {
     let basic = presented.method == AuthMethod::SecretBasic;
     let (application, _) = state.commands.load::<Application>(&presented.id).await?;
@@ -148,9 +153,7 @@ async fn check(state: &AppState, presented: Presented) -> Result<AuthenticatedCl
     }
     let authentic = match (application.client_secret_digest(), &presented.secret) {
         // A confidential client proves it holds its secret; compare digests in constant time.
-        (Some(expected), Some(secret)) => {
-            bool::from(digest(secret).as_bytes().ct_eq(expected.as_bytes()))
-        }
+        (Some(expected), Some(secret)) => secret_matches(secret, expected),
         // A public client has no secret, so it may present none (RFC 6749 §2.1).
         (None, None) => true,
         _ => false,

@@ -20,7 +20,7 @@ pub mod refresh_tokens;
 pub mod resources;
 mod revocation;
 mod sessions;
-mod token;
+pub(crate) mod token;
 pub mod tokens;
 mod userinfo;
 

@@ -30,7 +30,7 @@ use crate::oidc::{access_tokens, codes, refresh_tokens};
 use crate::state::AppState;
 
 /// RFC 7636 §4.1: 43 to 128 unreserved characters.
-fn verifier_challenge(verifier: &str) -> Result<String, OAuthError> {
+pub(crate) fn verifier_challenge(verifier: &str) -> Result<String, OAuthError> {
     let well_formed = (43..=128).contains(&verifier.len())
         && verifier
             .bytes()

@@ -1,7 +1,7 @@
 //! The token endpoint (RFC 6749 §3.2): authenticates the client, then hands the request to
 //! the handler of its `grant_type`, one module per grant.
 
-mod authorization_code;
+pub(crate) mod authorization_code;
 pub mod client_credentials;
 mod issue;
 mod refresh_token;
