@@ -208,7 +208,8 @@ async fn index(
             | UserEvent::UserSuspended
             | UserEvent::UserReinstated
             | UserEvent::UserRolesAssigned { .. }
-            | UserEvent::UserRolesRemoved { .. } => {}
+            | UserEvent::UserRolesRemoved { .. }
+            | UserEvent::UserIdentityLinked { .. } => {}
         }
     }
     Ok(())

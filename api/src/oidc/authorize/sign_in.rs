@@ -133,6 +133,7 @@ pub async fn sign_in(
         token_digest: digest(&token),
         auth_time: now,
         client_id: Some(interaction.request.client_id.clone()),
+        connector_id: None,
     };
     let index_id = session_id.clone();
     let context = request_context(&headers, Some(peer), format!("user:{user_id}"));
