@@ -7,6 +7,7 @@ pub mod bootstrap;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod connectors;
 pub mod fuzzing;
 pub mod graphql;
 pub mod http;

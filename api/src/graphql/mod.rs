@@ -8,7 +8,7 @@
 //! - [`auth`]: the bearer token, checked before anything runs.
 //! - [`error`]: the one error type, with stable `extensions.code` values.
 //! - one module per part of the schema: applications, users, access control (API resources,
-//!   scopes, roles), organizations, and the live log.
+//!   scopes, roles), organizations, connectors and the sign-in experience, and the live log.
 
 pub mod auth;
 mod error;
@@ -16,6 +16,7 @@ mod pagination;
 
 mod access_control;
 mod applications;
+mod connectors;
 mod organizations;
 mod subscription;
 mod users;
@@ -55,6 +56,7 @@ pub struct Query(
     users::UserQuery,
     access_control::AccessControlQuery,
     organizations::OrganizationQuery,
+    connectors::ConnectorQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -63,6 +65,7 @@ pub struct Mutation(
     users::UserMutation,
     access_control::AccessControlMutation,
     organizations::OrganizationMutation,
+    connectors::ConnectorMutation,
 );
 
 pub type ManagementSchema = Schema<Query, Mutation, subscription::Subscription>;
