@@ -570,3 +570,153 @@ async fn every_refusal_is_recorded_and_provisions_nobody() {
         s.stop().await;
     }
 }
+
+/// The first error's `extensions.code` and message.
+fn error_of(body: &Value) -> (String, String) {
+    let error = &body["errors"][0];
+    (
+        error["extensions"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        error["message"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+#[tokio::test]
+async fn bad_configuration_is_refused_and_the_sign_in_experience_decides_what_is_offered() {
+    let db = TestDatabase::sqlite().await;
+    let s = TestServer::start(&db).await;
+    create_spa(&s.commands, "spa", "Photos").await;
+    register_user(&s.commands, "u-bob", "bob", PASSWORD).await;
+    let (fake, issuer) = start_fake().await;
+    fake.lock().unwrap().jwks = json!({ "keys": [] });
+    let admin = admin_token(&s).await;
+    let input = |changes: Value| {
+        let mut i = json!({
+            "displayName": "Fake", "issuer": issuer, "clientId": "sigil",
+            "clientSecret": "fake-secret", "scope": "openid email",
+        });
+        for (k, v) in changes.as_object().unwrap() {
+            i[k] = v.clone();
+        }
+        i
+    };
+    for (changes, expected) in [
+        (json!({ "scope": "email profile" }), "openid"),
+        // OpenID Connect Discovery §4.3: the document must name the issuer asked for.
+        (json!({ "issuer": format!("{issuer}/") }), "§4.3"),
+        (
+            json!({ "customConfig": [{ "name": "nonce", "value": "fixed" }] }),
+            "nonce",
+        ),
+        (json!({ "issuer": null }), "authorizationEndpoint"),
+        (
+            json!({ "tokenEndpointAuthMethod": "CLIENT_SECRET_JWT" }),
+            "clientSecretJwtSigningAlgorithm",
+        ),
+        (json!({ "logoUrl": "javascript:alert(1)" }), "logoUrl"),
+    ] {
+        let body = gql(&s, &admin, CREATE, json!({ "i": input(changes.clone()) })).await;
+        let (code, message) = error_of(&body);
+        assert_eq!(code, "VALIDATION", "{changes}: {body}");
+        assert!(message.contains(expected), "{changes}: {message}");
+    }
+    let (connector, _) = create_connector(&s, &admin, input(json!({}))).await;
+    let listed = gql(
+        &s,
+        &admin,
+        "{ connectors { id displayName enabled } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(listed["data"]["connectors"][0]["id"], connector.as_str());
+
+    // Connectors only: no password form, and a password POST is refused.
+    let update = "mutation($i: SignInExperienceInput!) { updateSignInExperience(input: $i) { password connectors } }";
+    let body = gql(
+        &s,
+        &admin,
+        update,
+        json!({ "i": { "password": false, "connectors": false } }),
+    )
+    .await;
+    assert_eq!(error_of(&body).0, "VALIDATION", "{body}");
+    let body = gql(
+        &s,
+        &admin,
+        update,
+        json!({ "i": { "password": false, "connectors": true } }),
+    )
+    .await;
+    assert!(body.get("errors").is_none(), "{body}");
+    let changed = events(&db.store, "SignInExperienceUpdated").await;
+    assert!(
+        changed[0].1["actor"]
+            .as_str()
+            .unwrap()
+            .starts_with("client:")
+    );
+    let browser = browser();
+    let (_, challenge) = pkce();
+    let mut url = url::Url::parse(&s.url("/oidc/auth")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("client_id", "spa")
+        .append_pair("redirect_uri", CALLBACK)
+        .append_pair("response_type", "code")
+        .append_pair("scope", "openid")
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256");
+    let html = browser
+        .get(url.as_str())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Continue with Fake"));
+    assert!(!html.contains("Username or email"), "{html}");
+    let refused = browser
+        .post(s.url("/oidc/interaction/sign-in"))
+        .form(&[
+            ("interaction", hidden(&html, "interaction")),
+            ("csrf", hidden(&html, "csrf")),
+            ("identifier", "bob".to_string()),
+            ("password", PASSWORD.to_string()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    assert!(events(&db.store, "UserSignedIn").await.is_empty());
+
+    // A disabled connector offers no button; with none left, the password form returns.
+    let disable =
+        "mutation($id: ID!) { updateOidcConnector(id: $id, input: { enabled: false }) { id } }";
+    let body = gql(&s, &admin, disable, json!({ "id": connector })).await;
+    assert!(body.get("errors").is_none(), "{body}");
+    let html = browser
+        .get(url.as_str())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!html.contains("Continue with Fake"));
+    assert!(html.contains("Username or email"));
+    let body = gql(
+        &s,
+        &admin,
+        "mutation($id: ID!) { deleteOidcConnector(id: $id) }",
+        json!({ "id": connector }),
+    )
+    .await;
+    assert!(body.get("errors").is_none(), "{body}");
+    assert_eq!(events(&db.store, "ConnectorDeleted").await.len(), 1);
+    assert_eq!(events(&db.store, "ConnectorUpdated").await.len(), 1);
+    let listed = gql(&s, &admin, "{ connectors { id } }", json!({})).await;
+    assert_eq!(listed["data"]["connectors"], json!([]));
+    s.stop().await;
+}
