@@ -540,6 +540,28 @@ async fn every_refusal_is_recorded_and_provisions_nobody() {
         let failed = events(&store, "UpstreamSignInFailed").await;
         assert_eq!(failed.last().unwrap().0["upstream_error"], "access_denied");
 
+        // Bob has a Sigil account; the upstream vouches for his email. Without the
+        // connector's consent to link by email, that is refused rather than a second
+        // account; with it, his account is linked.
+        register_user(&s.commands, "u-bob", "bob", PASSWORD).await;
+        let bob = |n: &str| {
+            let mut c = with(n, "sub", json!("fake-bob"));
+            c["email"] = json!("bob@example.com");
+            c
+        };
+        let (response, ..) = attempt(&s, &fake, &connector, &|n| sign(&good, bob(n)), None).await;
+        assert_refused(&store, response, "account_conflict").await;
+        let allow = "mutation($id: ID!) { updateOidcConnector(id: $id, input: { linkVerifiedEmail: true }) { id } }";
+        assert!(gql(&s, &admin, allow, json!({ "id": connector })).await.get("errors").is_none());
+        let (response, verifier, ..) =
+            attempt(&s, &fake, &connector, &|n| sign(&good, bob(n)), None).await;
+        assert_eq!(response.status(), 303);
+        let location = response.headers()["location"].to_str().unwrap().to_string();
+        assert_eq!(id_token_at(&s, &location, &verifier).await["sub"], "u-bob");
+        let linked = events(&store, "UserIdentityLinked").await;
+        assert_eq!(linked.len(), 2);
+        assert_eq!(linked[1].0["subject"], "fake-bob");
+
         // The upstream is down: a connector whose token endpoint nobody answers.
         let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let dead = format!("http://{}/token", closed.local_addr().unwrap());
@@ -559,14 +581,15 @@ async fn every_refusal_is_recorded_and_provisions_nobody() {
             attempt(&s, &fake, &connector, &|n| sign(&good, claims(n)), None).await;
         assert_refused(&store, response, "upstream_unreachable").await;
 
-        // Nothing was half-provisioned: one account, one link, from the good case.
-        assert_eq!(events(&store, "UserIdentityLinked").await.len(), 1);
-        assert_eq!(events(&store, "UserRegistered").await.len(), 1);
-        assert_eq!(events(&store, "UpstreamSignInCompleted").await.len(), 1);
+        // Nothing was half-provisioned: Bob's own registration and the good case's account,
+        // two links, two sessions; every other attempt left only its refusal.
+        assert_eq!(events(&store, "UserIdentityLinked").await.len(), 2);
+        assert_eq!(events(&store, "UserRegistered").await.len(), 2);
+        assert_eq!(events(&store, "UpstreamSignInCompleted").await.len(), 2);
         let signed_in = events(&store, "UserSignedIn").await;
-        assert_eq!(signed_in.len(), 1);
+        assert_eq!(signed_in.len(), 2);
         assert_eq!(signed_in[0].0["user_id"], user);
-        assert_eq!(events(&store, "UpstreamSignInFailed").await.len(), 11);
+        assert_eq!(events(&store, "UpstreamSignInFailed").await.len(), 12);
         s.stop().await;
     }
 }
