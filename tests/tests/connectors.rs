@@ -343,6 +343,9 @@ async fn start_fake() -> (Shared, String) {
     (shared, issuer)
 }
 
+/// Makes the ID token the fake's token endpoint answers, from the nonce S sent.
+type MakeToken<'a> = Box<dyn Fn(&str) -> Option<String> + 'a>;
+
 struct Key {
     signer: Signer,
     kid: String,
@@ -478,7 +481,7 @@ async fn every_refusal_is_recorded_and_provisions_nobody() {
             parts[1] = URL_SAFE_NO_PAD.encode(with(n, "sub", json!("someone-else")).to_string());
             Some(parts.join("."))
         };
-        let cases: Vec<(&str, Box<dyn Fn(&str) -> Option<String> + '_>)> = vec![
+        let cases: Vec<(&str, MakeToken)> = vec![
             ("bad_signature", Box::new(tampered)),
             (
                 "wrong_issuer",
@@ -552,7 +555,12 @@ async fn every_refusal_is_recorded_and_provisions_nobody() {
         let (response, ..) = attempt(&s, &fake, &connector, &|n| sign(&good, bob(n)), None).await;
         assert_refused(&store, response, "account_conflict").await;
         let allow = "mutation($id: ID!) { updateOidcConnector(id: $id, input: { linkVerifiedEmail: true }) { id } }";
-        assert!(gql(&s, &admin, allow, json!({ "id": connector })).await.get("errors").is_none());
+        assert!(
+            gql(&s, &admin, allow, json!({ "id": connector }))
+                .await
+                .get("errors")
+                .is_none()
+        );
         let (response, verifier, ..) =
             attempt(&s, &fake, &connector, &|n| sign(&good, bob(n)), None).await;
         assert_eq!(response.status(), 303);

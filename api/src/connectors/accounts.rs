@@ -114,10 +114,10 @@ pub async fn sign_in(
         .load::<User>(&user_id)
         .await
         .map_err(server)?;
-    if account.is_none() || matches!(account, Some(UserCommand::LinkIdentity(_))) {
-        if !user.is_active() {
-            return Err(Refusal::Failure(UpstreamFailure::UserSuspended));
-        }
+    // An existing account (linked, or about to be) must be allowed to sign in.
+    let existing = account.is_none() || matches!(account, Some(UserCommand::LinkIdentity(_)));
+    if existing && !user.is_active() {
+        return Err(Refusal::Failure(UpstreamFailure::UserSuspended));
     }
     if let Some(command) = account {
         let (decision, _) = state

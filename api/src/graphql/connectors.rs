@@ -16,6 +16,9 @@ use crate::connectors::config::{ConnectorSettings, IdTokenVerificationSettings, 
 use crate::connectors::redirect_uri;
 use crate::state::AppState;
 
+/// How Sigil authenticates to the upstream's token endpoint (OIDC Core §9).
+// The names are OIDC's, which all happen to start alike.
+#[allow(clippy::enum_variant_names)]
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 #[graphql(remote = "sigil_domain::connector::TokenEndpointAuthMethod")]
 pub enum TokenEndpointAuthMethod {

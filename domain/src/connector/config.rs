@@ -38,7 +38,9 @@ pub const ID_TOKEN_ALGORITHMS: &[&str] = &[
 /// RFC 7523 §2.2 / OIDC Core §9: `client_secret_jwt` signs with the secret by HMAC.
 pub const CLIENT_SECRET_JWT_ALGORITHMS: &[&str] = &["HS256", "HS384", "HS512"];
 
-/// How Sigil authenticates to the upstream token endpoint (OIDC Core §9).
+/// How Sigil authenticates to the upstream token endpoint (OIDC Core §9, whose names all
+/// start alike).
+#[allow(clippy::enum_variant_names)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TokenEndpointAuthMethod {
