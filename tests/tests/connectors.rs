@@ -298,6 +298,7 @@ struct Fake {
     jwks: Value,
     id_token: Option<String>,
     jwks_fetches: usize,
+    token_requests: usize,
 }
 
 type Shared = Arc<Mutex<Fake>>;
@@ -334,7 +335,9 @@ async fn start_fake() -> (Shared, String) {
         .route(
             "/token",
             post(|State(f): State<Shared>| async move {
-                let id_token = f.lock().unwrap().id_token.clone();
+                let mut f = f.lock().unwrap();
+                f.token_requests += 1;
+                let id_token = f.id_token.clone();
                 Json(json!({ "access_token": "at", "token_type": "Bearer", "id_token": id_token }))
             }),
         )
@@ -465,7 +468,9 @@ async fn every_refusal_is_recorded_and_provisions_nobody() {
         let user = id_token_at(&s, &location, &verifier).await["sub"].clone();
         assert_eq!(events(&store, "UserIdentityLinked").await.len(), 1);
 
-        // Replayed state: the same callback, with the cookie an attacker kept.
+        // Replayed state: the same callback, with the cookie an attacker kept. Refused
+        // before the code is sent anywhere again.
+        let token_requests = fake.lock().unwrap().token_requests;
         let replay = reqwest::Client::new()
             .get(&callback)
             .header("cookie", &cookie)
@@ -473,6 +478,7 @@ async fn every_refusal_is_recorded_and_provisions_nobody() {
             .await
             .unwrap();
         assert_refused(&store, replay, "state_replayed").await;
+        assert_eq!(fake.lock().unwrap().token_requests, token_requests);
 
         // A tampered token: claims changed after signing.
         let tampered = |n: &str| {
