@@ -9,6 +9,7 @@ pub mod bootstrap;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod connectors;
 pub mod fuzzing;
 pub mod graphql;
 mod group_commit;

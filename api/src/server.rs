@@ -84,6 +84,10 @@ pub async fn start(
         refresh_successors: crate::oidc::refresh_tokens::SuccessorKey::new(
             master_key.derive("refresh-token-successors"),
         ),
+        upstreams: crate::connectors::Upstreams::new(
+            &master_key.derive("sealing"),
+            master_key.derive("connector-flow"),
+        ),
         keys: RwLock::new(Arc::new(keys)),
         checkpoint_verifier: master_key.checkpoint_key().verifying_key(),
         metrics: telemetry::metrics_handle(),

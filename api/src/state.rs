@@ -27,6 +27,8 @@ pub struct AppState {
     pub pseudonyms: crate::oidc::tokens::Pseudonyms,
     /// Signs the state carried through sign-in and consent pages.
     pub interactions: InteractionKey,
+    /// Sigil as a relying party to upstream providers (the connectors).
+    pub upstreams: crate::connectors::Upstreams,
     /// The signing keys; replaced whole when keys rotate.
     pub keys: RwLock<Arc<KeyRing>>,
     /// Checks the log's signed checkpoints (`logIntegrity`).

@@ -156,7 +156,29 @@ pub async fn execute(
     }
 }
 
-/// Writes what a user's events change in `user_identifiers`.
+/// The lookup writer for a user command decided through [`Commands::decide`] (several
+/// aggregates committed together): the same rows [`execute`] writes.
+pub fn indexer(user_id: &str) -> crate::commands::Index<'static, UserEvent> {
+    let user_id = user_id.to_string();
+    Box::new(move |conn, events| Box::pin(index(conn, user_id, events, Arc::new(OnceLock::new()))))
+}
+
+/// The user an upstream identity is linked to.
+pub async fn find_by_identity(
+    pool: &AnyPool,
+    connector_id: &str,
+    subject: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT user_id FROM user_identities WHERE connector_id = $1 AND subject = $2",
+    )
+    .bind(connector_id)
+    .bind(subject)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Writes what a user's events change in `user_identifiers` and `user_identities`.
 async fn index(
     conn: &mut AnyConnection,
     user_id: String,
@@ -199,10 +221,26 @@ async fn index(
                 }
             }
             UserEvent::UserDeleted => {
-                sqlx::query("DELETE FROM user_identifiers WHERE user_id = $1")
-                    .bind(&user_id)
-                    .execute(&mut *conn)
-                    .await?;
+                for table in ["user_identifiers", "user_identities"] {
+                    sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
+                        .bind(&user_id)
+                        .execute(&mut *conn)
+                        .await?;
+                }
+            }
+            UserEvent::UserIdentityLinked {
+                connector_id,
+                subject,
+            } => {
+                // A subject already linked is a Duplicate: the caller re-reads the link.
+                sqlx::query(
+                    "INSERT INTO user_identities (connector_id, subject, user_id) VALUES ($1, $2, $3)",
+                )
+                .bind(connector_id)
+                .bind(subject)
+                .bind(&user_id)
+                .execute(&mut *conn)
+                .await?;
             }
             UserEvent::UserPasswordChanged { .. }
             | UserEvent::UserSuspended

@@ -7,14 +7,17 @@ pub mod access_control;
 pub mod access_token;
 pub mod application;
 pub mod authorization_code;
+pub mod connector;
 pub mod consent;
 mod id_set;
 pub mod organization;
 pub mod redirect_uri;
 pub mod refresh_token;
 pub mod session;
+pub mod sign_in_experience;
 pub mod signing_key;
 pub mod throttle;
+pub mod upstream_sign_in;
 pub mod user;
 
 pub use access_control::{
@@ -32,4 +35,4 @@ pub use redirect_uri::{UriError, redirect_uri_matches};
 pub use signing_key::{
     SEALED_KEY_PREFIX, SigningKey, SigningKeyCommand, SigningKeyError, SigningKeyEvent,
 };
-pub use user::{NewUser, User, UserChanges, UserCommand, UserError, UserEvent};
+pub use user::{FederatedIdentity, NewUser, User, UserChanges, UserCommand, UserError, UserEvent};

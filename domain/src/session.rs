@@ -16,6 +16,8 @@ pub enum SessionCommand {
         auth_time: i64,
         /// The application whose sign-in this was, if any.
         client_id: Option<String>,
+        /// The connector the person signed in through; none for a password.
+        connector_id: Option<String>,
     },
     End,
 }
@@ -26,8 +28,11 @@ pub enum SessionEvent {
         user_id: String,
         token_digest: String,
         auth_time: i64,
+        /// `password` or `connector`.
         method: String,
         client_id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        connector_id: Option<String>,
     },
     SessionEnded,
 }
@@ -97,6 +102,7 @@ impl Aggregate for Session {
                 token_digest,
                 auth_time,
                 client_id,
+                connector_id,
             } => {
                 if self.user_id.is_some() {
                     return Err(SessionError::AlreadyStarted);
@@ -108,8 +114,13 @@ impl Aggregate for Session {
                     user_id,
                     token_digest,
                     auth_time,
-                    method: "password".into(),
+                    method: match connector_id {
+                        Some(_) => "connector",
+                        None => "password",
+                    }
+                    .into(),
                     client_id,
+                    connector_id,
                 };
                 sink.write(event, self).await;
             }
@@ -211,6 +222,7 @@ mod tests {
             token_digest: "b".repeat(64),
             auth_time: 1000,
             client_id: Some("app".into()),
+            connector_id: None,
         }
     }
 
@@ -221,6 +233,7 @@ mod tests {
             auth_time: 1000,
             method: "password".into(),
             client_id: Some("app".into()),
+            connector_id: None,
         }
     }
 
@@ -230,6 +243,37 @@ mod tests {
             .given_no_previous_events()
             .when(sign_in())
             .then_expect_events(vec![signed_in()]);
+    }
+
+    #[test]
+    fn a_sign_in_through_a_connector_says_so() {
+        let SessionCommand::SignIn {
+            user_id,
+            token_digest,
+            auth_time,
+            client_id,
+            ..
+        } = sign_in()
+        else {
+            unreachable!()
+        };
+        TestFramework::<Session>::with(())
+            .given_no_previous_events()
+            .when(SessionCommand::SignIn {
+                user_id: user_id.clone(),
+                token_digest: token_digest.clone(),
+                auth_time,
+                client_id: client_id.clone(),
+                connector_id: Some("c1".into()),
+            })
+            .then_expect_events(vec![SessionEvent::UserSignedIn {
+                user_id,
+                token_digest,
+                auth_time,
+                method: "connector".into(),
+                client_id,
+                connector_id: Some("c1".into()),
+            }]);
     }
 
     #[test]
@@ -245,6 +289,7 @@ mod tests {
                 token_digest: "cookie-value".into(),
                 auth_time: 1,
                 client_id: None,
+                connector_id: None,
             })
             .then_expect_error(SessionError::InvalidDigest);
     }

@@ -193,7 +193,8 @@ impl Projection for UsersView {
             }
             UserEvent::UserPasswordChanged { .. }
             | UserEvent::UserRolesAssigned { .. }
-            | UserEvent::UserRolesRemoved { .. } => touch(tx, "rm_users", event).await?,
+            | UserEvent::UserRolesRemoved { .. }
+            | UserEvent::UserIdentityLinked { .. } => touch(tx, "rm_users", event).await?,
             UserEvent::UserDeleted => {
                 sqlx::query("DELETE FROM rm_users WHERE id = $1")
                     .bind(id)

@@ -1,7 +1,7 @@
 //! No secret at rest, ever: after a workload that exercises every kind of secret (client
-//! secret, password, session cookie, authorization code, access and refresh tokens), every
-//! text and byte column of every table (the log, lookups, read models) is scanned for any of
-//! them in clear. Both backends.
+//! secret, password, session cookie, authorization code, access and refresh tokens, a
+//! connector's client secret), every text and byte column of every table (the log, lookups,
+//! read models) is scanned for any of them in clear. Both backends.
 
 use sigil_domain::ApplicationType;
 use sigil_eventstore::sqlx::{self, Row};
@@ -135,6 +135,61 @@ async fn no_secret_is_stored_in_clear_anywhere() {
             body["access_token"].as_str().unwrap().to_string(),
         ));
 
+        // A connector's client secret, set at creation and changed once.
+        let printed = sigil_api::bootstrap::bootstrap(&server.commands, &server.issuer())
+            .await
+            .unwrap();
+        let (_, body) = token(
+            &server.base,
+            &[
+                ("grant_type", "client_credentials"),
+                ("resource", "urn:sigil:management"),
+                ("scope", "all"),
+            ],
+            Some((&printed.client_id, &printed.client_secret)),
+        )
+        .await;
+        let admin = body["access_token"].as_str().unwrap().to_string();
+        let graphql = |query: &'static str, variables: serde_json::Value| {
+            let (url, admin) = (server.url("/graphql"), admin.clone());
+            async move {
+                let body: serde_json::Value = reqwest::Client::new()
+                    .post(url)
+                    .bearer_auth(admin)
+                    .json(&serde_json::json!({ "query": query, "variables": variables }))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                assert!(body.get("errors").is_none(), "{body}");
+                body["data"].clone()
+            }
+        };
+        let (first, second) = ("connector-secret-one-Zq81", "connector-secret-two-Xw42");
+        let created = graphql(
+            "mutation($i: CreateOidcConnectorInput!) { createOidcConnector(input: $i) { id } }",
+            serde_json::json!({ "i": {
+                "displayName": "Acme", "clientId": "sigil", "clientSecret": first,
+                "scope": "openid", "authorizationEndpoint": "https://id.acme.example/auth",
+                "tokenEndpoint": "https://id.acme.example/token",
+                "idTokenVerificationConfig": {
+                    "jwksUri": "https://id.acme.example/jwks",
+                    "issuer": ["https://id.acme.example"],
+                },
+            } }),
+        )
+        .await;
+        let id = created["createOidcConnector"]["id"].clone();
+        graphql(
+            "mutation($id: ID!, $i: UpdateOidcConnectorInput!) { updateOidcConnector(id: $id, input: $i) { id } }",
+            serde_json::json!({ "id": id, "i": { "clientSecret": second } }),
+        )
+        .await;
+        secrets.push(("connector client secret", first.to_string()));
+        secrets.push(("rotated connector client secret", second.to_string()));
+
         let stored = everything_stored(&db.store).await;
         assert!(
             stored.iter().any(|(t, _)| t == "events"),
@@ -157,6 +212,7 @@ async fn no_secret_is_stored_in_clear_anywhere() {
             .join("\n");
         assert!(all.contains(&sigil_api::oidc::tokens::digest(&m2m)));
         assert!(all.contains("$argon2id$"));
+        assert!(all.contains("\"sealed_client_secret\":\"v1."));
         server.stop().await;
     }
 }

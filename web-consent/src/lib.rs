@@ -17,7 +17,8 @@ pub use consent::{
 };
 pub use locale::Locale;
 pub use pages::{
-    ErrorMessage, ErrorPage, SignInError, SignInPage, SignOutConfirmPage, SignedOutPage,
+    ConnectorButton, ErrorMessage, ErrorPage, SignInError, SignInPage, SignOutConfirmPage,
+    SignedOutPage,
 };
 
 /// The one stylesheet, served at [`STYLESHEET_PATH`].
@@ -42,6 +43,12 @@ mod tests {
         for locale in Locale::ALL {
             pages.push(render(&SignInPage {
                 locale,
+                password: true,
+                connectors: &[ConnectorButton {
+                    action: "/oidc/connectors/c/start".into(),
+                    display_name: "Acme".into(),
+                    logo_url: Some("https://cdn.example.com/acme.png".into()),
+                }],
                 action: "/a",
                 interaction: "i",
                 csrf: "c",

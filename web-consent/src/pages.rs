@@ -28,10 +28,16 @@ pub enum ErrorMessage {
     SignOutUnverifiedHint,
     /// `client_id` is not the hint's audience (RP-Initiated Logout §2).
     SignOutClientMismatch,
+    /// A sign-in through a connector was refused; the detail is the reason's code.
+    UpstreamSignInFailed,
+    /// The connector's provider could not be reached or did not redeem the code.
+    UpstreamUnavailable,
+    /// A connector's callback came back without its state, too late, or a second time.
+    UpstreamSignInExpired,
 }
 
 impl ErrorMessage {
-    pub const ALL: [ErrorMessage; 10] = [
+    pub const ALL: [ErrorMessage; 13] = [
         ErrorMessage::NotFound,
         ErrorMessage::SignInFailed,
         ErrorMessage::SignOutFailed,
@@ -42,6 +48,9 @@ impl ErrorMessage {
         ErrorMessage::BadSignOutRequest,
         ErrorMessage::SignOutUnverifiedHint,
         ErrorMessage::SignOutClientMismatch,
+        ErrorMessage::UpstreamSignInFailed,
+        ErrorMessage::UpstreamUnavailable,
+        ErrorMessage::UpstreamSignInExpired,
     ];
 
     /// The keys of its title and its explanation.
@@ -73,6 +82,9 @@ impl ErrorMessage {
                 "error.bad_sign_out.title",
                 "error.bad_sign_out.client_mismatch",
             ),
+            UpstreamSignInFailed => ("error.upstream.title", "error.upstream.refused"),
+            UpstreamUnavailable => ("error.upstream.title", "error.upstream.unavailable"),
+            UpstreamSignInExpired => ("error.sign_in_expired.title", "error.upstream.expired"),
         }
     }
 }
@@ -116,11 +128,25 @@ pub enum SignInError {
     Throttled { minutes: u64 },
 }
 
-/// The sign-in page (CONTRACT.md: "Username or email", "Password", "Sign in").
+/// A "Continue with {displayName}" button (CONTRACT.md): a form that starts the sign-in
+/// through one connector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectorButton {
+    pub action: String,
+    pub display_name: String,
+    /// Shown only when it is an https address (the page's CSP allows no other image).
+    pub logo_url: Option<String>,
+}
+
+/// The sign-in page (CONTRACT.md: "Username or email", "Password", "Sign in", and "Continue
+/// with {displayName}" per enabled connector).
 #[derive(Template)]
 #[template(path = "sign_in.html")]
 pub struct SignInPage<'a> {
     pub locale: Locale,
+    /// Whether the password form is offered (the sign-in experience).
+    pub password: bool,
+    pub connectors: &'a [ConnectorButton],
     pub action: &'a str,
     pub interaction: &'a str,
     pub csrf: &'a str,
@@ -130,6 +156,20 @@ pub struct SignInPage<'a> {
 }
 
 impl SignInPage<'_> {
+    fn continue_with(&self, button: &ConnectorButton) -> String {
+        self.locale.fmt(
+            "sign_in.continue_with",
+            &[("provider", &button.display_name)],
+        )
+    }
+
+    fn logo<'b>(&self, button: &'b ConnectorButton) -> Option<&'b str> {
+        button
+            .logo_url
+            .as_deref()
+            .filter(|u| u.starts_with("https://"))
+    }
+
     fn continue_to(&self) -> Option<String> {
         self.app_name
             .map(|app| self.locale.fmt("sign_in.continue_to", &[("app", app)]))
@@ -206,6 +246,8 @@ mod tests {
     fn sign_in(locale: Locale, error: Option<SignInError>) -> String {
         render(&SignInPage {
             locale,
+            password: true,
+            connectors: &[],
             action: "/oidc/interaction/sign-in",
             interaction: "abc",
             csrf: "tok",

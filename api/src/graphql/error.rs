@@ -112,6 +112,19 @@ impl Classify for sigil_domain::consent::ConsentError {
     }
 }
 
+impl Classify for sigil_domain::connector::ConnectorError {
+    fn code(&self) -> Code {
+        use sigil_domain::connector::ConnectorError as E;
+        match self {
+            E::NotFound => Code::NotFound,
+            E::AlreadyExists => Code::Conflict,
+            _ => Code::Validation,
+        }
+    }
+}
+
+impl Classify for sigil_domain::sign_in_experience::SignInExperienceError {}
+
 impl Classify for UserError {
     fn code(&self) -> Code {
         match self {

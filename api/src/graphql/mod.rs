@@ -8,8 +8,8 @@
 //! - [`auth`]: the bearer token, checked before anything runs.
 //! - [`error`]: the one error type, with stable `extensions.code` values.
 //! - one module per part of the schema: applications, users, access control (API resources,
-//!   scopes, roles), organizations, the audit trail and analytics, point-in-time answers
-//!   (history), and the live log.
+//!   scopes, roles), organizations, connectors and the sign-in experience, the audit trail
+//!   and analytics, point-in-time answers (history), and the live log.
 
 pub mod auth;
 mod error;
@@ -19,6 +19,7 @@ mod access_control;
 mod analytics;
 mod applications;
 mod audit;
+mod connectors;
 mod history;
 mod organizations;
 mod subscription;
@@ -61,6 +62,7 @@ pub struct Query(
     organizations::OrganizationQuery,
     audit::AuditQuery,
     analytics::AnalyticsQuery,
+    connectors::ConnectorQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -69,6 +71,7 @@ pub struct Mutation(
     users::UserMutation,
     access_control::AccessControlMutation,
     organizations::OrganizationMutation,
+    connectors::ConnectorMutation,
 );
 
 pub type ManagementSchema = Schema<Query, Mutation, subscription::Subscription>;

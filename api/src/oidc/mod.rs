@@ -19,7 +19,7 @@ pub mod organizations;
 pub mod refresh_tokens;
 pub mod resources;
 mod revocation;
-mod sessions;
+pub(crate) mod sessions;
 pub(crate) mod token;
 pub mod tokens;
 mod userinfo;
@@ -47,6 +47,7 @@ pub fn router() -> Router<Arc<AppState>> {
         )
         .route("/interaction/sign-in", post(authorize::sign_in))
         .route("/interaction/consent", post(authorize::consent))
+        .merge(crate::connectors::router())
         .route(
             "/jwks",
             get(cors::public(jwks)).options(cors::public_preflight),

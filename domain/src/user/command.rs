@@ -21,6 +21,23 @@ pub enum UserCommand {
     RemoveRoles {
         role_ids: Vec<String>,
     },
+    /// Just-in-time provisioning at a first sign-in through a connector: the account and
+    /// its link to the upstream identity, in one decision. The identity is the account's
+    /// identifier, so username and email may both be absent.
+    Provision {
+        new: NewUser,
+        identity: FederatedIdentity,
+    },
+    /// Links an upstream identity to this existing account.
+    LinkIdentity(FederatedIdentity),
+}
+
+/// A person at an upstream provider: the connector and the provider's `sub` (OIDC Core §2:
+/// unique and never reassigned within the issuer).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct FederatedIdentity {
+    pub connector_id: String,
+    pub subject: String,
 }
 
 /// A new account. An empty string counts as no value.

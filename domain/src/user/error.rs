@@ -27,4 +27,6 @@ pub enum UserError {
     AlreadySuspended,
     #[error("user is not suspended")]
     NotSuspended,
+    #[error("an upstream subject must be 1 to 255 printable ASCII characters")]
+    InvalidIdentity,
 }

@@ -31,6 +31,11 @@ pub enum UserEvent {
     UserRolesRemoved {
         role_ids: Vec<String>,
     },
+    /// The account is reached through this upstream identity from now on.
+    UserIdentityLinked {
+        connector_id: String,
+        subject: String,
+    },
 }
 
 impl DomainEvent for UserEvent {
@@ -44,6 +49,7 @@ impl DomainEvent for UserEvent {
             Self::UserDeleted => "UserDeleted",
             Self::UserRolesAssigned { .. } => "UserRolesAssigned",
             Self::UserRolesRemoved { .. } => "UserRolesRemoved",
+            Self::UserIdentityLinked { .. } => "UserIdentityLinked",
         }
         .to_owned()
     }

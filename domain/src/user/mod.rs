@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::id_set;
 
-pub use command::{NewUser, UserChanges, UserCommand};
+pub use command::{FederatedIdentity, NewUser, UserChanges, UserCommand};
 pub use error::UserError;
 pub use event::UserEvent;
 pub use rules::{MAX_EMAIL_CHARS, MAX_NAME_CHARS, MAX_USERNAME_CHARS};
@@ -34,6 +34,9 @@ pub struct User {
     /// Global roles (`AccessControl`) of kind `User`.
     #[serde(default)]
     role_ids: BTreeSet<String>,
+    /// Upstream identities linked to the account.
+    #[serde(default)]
+    identities: BTreeSet<FederatedIdentity>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,7 +62,18 @@ impl Aggregate for User {
         sink: &EventSink<Self>,
     ) -> Result<(), UserError> {
         let event = match command {
-            UserCommand::Create(new) => Some(self.create(new)?),
+            UserCommand::Create(new) => Some(self.create(new, false)?),
+            UserCommand::Provision { new, identity } => {
+                rules::identity(&identity)?;
+                let registered = self.create(new, true)?;
+                sink.write(registered, self).await;
+                Some(linked(identity))
+            }
+            UserCommand::LinkIdentity(identity) => {
+                rules::identity(&identity)?;
+                self.existing()?;
+                (!self.identities.contains(&identity)).then(|| linked(identity))
+            }
             UserCommand::Update(changes) => self.update(changes)?,
             UserCommand::SetPassword { password_hash } => self.set_password(password_hash)?,
             UserCommand::Suspend => match self.existing()? {
@@ -136,6 +150,15 @@ impl Aggregate for User {
                 }
             }
             UserEvent::UserRolesAssigned { role_ids } => self.role_ids.extend(role_ids),
+            UserEvent::UserIdentityLinked {
+                connector_id,
+                subject,
+            } => {
+                self.identities.insert(FederatedIdentity {
+                    connector_id,
+                    subject,
+                });
+            }
             UserEvent::UserRolesRemoved { role_ids } => {
                 for role_id in &role_ids {
                     self.role_ids.remove(role_id);
@@ -148,7 +171,8 @@ impl Aggregate for User {
 // Decisions: each checks the command against the state and returns the
 // event to record, or `None` when there is nothing new to record.
 impl User {
-    fn create(&self, new: NewUser) -> Result<UserEvent, UserError> {
+    /// `federated`: the account comes with an upstream identity, which identifies it.
+    fn create(&self, new: NewUser, federated: bool) -> Result<UserEvent, UserError> {
         // A deleted id stays taken, so old sessions and grants cannot
         // resolve to a new person.
         if self.status != Status::Absent {
@@ -170,7 +194,7 @@ impl User {
         if let Some(hash) = &new.password_hash {
             rules::password_hash(hash)?;
         }
-        if username.is_none() && primary_email.is_none() {
+        if username.is_none() && primary_email.is_none() && !federated {
             return Err(UserError::MissingIdentifier);
         }
         Ok(UserEvent::UserRegistered {
@@ -191,7 +215,8 @@ impl User {
             .transpose()?;
         let name = new.name.as_deref().map(rules::name).transpose()?;
         // A user must keep some way to be found and to sign in.
-        let keeps_username = username.as_ref().unwrap_or(&self.username).is_some();
+        let keeps_username =
+            username.as_ref().unwrap_or(&self.username).is_some() || !self.identities.is_empty();
         let keeps_email = primary_email
             .as_ref()
             .unwrap_or(&self.primary_email)
@@ -228,6 +253,13 @@ impl User {
             Status::Active | Status::Suspended => Ok(self.status),
             Status::Absent | Status::Deleted => Err(UserError::NotFound),
         }
+    }
+}
+
+fn linked(identity: FederatedIdentity) -> UserEvent {
+    UserEvent::UserIdentityLinked {
+        connector_id: identity.connector_id,
+        subject: identity.subject,
     }
 }
 
@@ -268,5 +300,10 @@ impl User {
     /// since, which grant nothing (`AccessControl::granted_resource_scopes`).
     pub fn role_ids(&self) -> &BTreeSet<String> {
         &self.role_ids
+    }
+
+    /// The upstream identities linked to the account.
+    pub fn identities(&self) -> &BTreeSet<FederatedIdentity> {
+        &self.identities
     }
 }

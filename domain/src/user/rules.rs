@@ -75,3 +75,16 @@ pub(super) fn password_hash(hash: &str) -> Result<(), UserError> {
         Err(UserError::InvalidPasswordHash)
     }
 }
+
+/// Longest upstream `sub` (OIDC Core §2: at most 255 ASCII characters).
+pub const MAX_SUBJECT_LEN: usize = 255;
+
+pub(super) fn identity(identity: &super::FederatedIdentity) -> Result<(), UserError> {
+    let subject_ok = !identity.subject.is_empty()
+        && identity.subject.len() <= MAX_SUBJECT_LEN
+        && identity.subject.bytes().all(|b| b.is_ascii_graphic());
+    if identity.connector_id.is_empty() || !subject_ok {
+        return Err(UserError::InvalidIdentity);
+    }
+    Ok(())
+}

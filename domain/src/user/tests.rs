@@ -615,3 +615,75 @@ fn state_saved_before_roles_existed_still_loads() {
     assert!(old.role_ids().is_empty());
     assert_eq!(old.username(), Some("ada"));
 }
+
+mod federated {
+    use cqrs_es::test::TestFramework;
+
+    use crate::user::{FederatedIdentity, NewUser, User, UserCommand, UserError, UserEvent};
+
+    fn identity() -> FederatedIdentity {
+        FederatedIdentity {
+            connector_id: "acme".into(),
+            subject: "248289761001".into(),
+        }
+    }
+
+    fn linked() -> UserEvent {
+        UserEvent::UserIdentityLinked {
+            connector_id: "acme".into(),
+            subject: "248289761001".into(),
+        }
+    }
+
+    fn registered(email: Option<&str>) -> UserEvent {
+        UserEvent::UserRegistered {
+            username: None,
+            primary_email: email.map(str::to_string),
+            name: Some("Jane".into()),
+            password_hash: None,
+        }
+    }
+
+    #[test]
+    fn provisioning_registers_and_links_in_one_decision_even_without_an_email() {
+        let new = NewUser {
+            name: Some("Jane".into()),
+            ..NewUser::default()
+        };
+        TestFramework::<User>::with(())
+            .given_no_previous_events()
+            .when(UserCommand::Provision {
+                new: new.clone(),
+                identity: identity(),
+            })
+            .then_expect_events(vec![registered(None), linked()]);
+        // Without an identity, an account still needs an identifier.
+        TestFramework::<User>::with(())
+            .given_no_previous_events()
+            .when(UserCommand::Create(new))
+            .then_expect_error(UserError::MissingIdentifier);
+    }
+
+    #[test]
+    fn linking_is_recorded_once_and_needs_a_sane_subject() {
+        TestFramework::<User>::with(())
+            .given(vec![registered(Some("jane@example.com"))])
+            .when(UserCommand::LinkIdentity(identity()))
+            .then_expect_events(vec![linked()]);
+        TestFramework::<User>::with(())
+            .given(vec![registered(Some("jane@example.com")), linked()])
+            .when(UserCommand::LinkIdentity(identity()))
+            .then_expect_events(vec![]);
+        TestFramework::<User>::with(())
+            .given(vec![registered(Some("jane@example.com"))])
+            .when(UserCommand::LinkIdentity(FederatedIdentity {
+                connector_id: "acme".into(),
+                subject: "has space".into(),
+            }))
+            .then_expect_error(UserError::InvalidIdentity);
+        TestFramework::<User>::with(())
+            .given_no_previous_events()
+            .when(UserCommand::LinkIdentity(identity()))
+            .then_expect_error(UserError::NotFound);
+    }
+}

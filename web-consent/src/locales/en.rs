@@ -21,6 +21,7 @@ pub const TABLE: &[(&str, &str)] = &[
         "sign_in.throttled.other",
         "Too many failed sign-in attempts. Try again in {minutes} minutes.",
     ),
+    ("sign_in.continue_with", "Continue with {provider}"),
     // Consent
     ("consent.title", "Authorize {app}"),
     ("consent.wants", "{app} wants to access your account."),
@@ -123,5 +124,21 @@ pub const TABLE: &[(&str, &str)] = &[
         "error.bad_sign_out.client_mismatch",
         "The sign-out request names one application in its token and another in client_id. \
          You are still signed in.",
+    ),
+    (
+        "error.upstream.title",
+        "Could not sign you in with that provider",
+    ),
+    (
+        "error.upstream.refused",
+        "The provider's answer could not be accepted, so you are not signed in. Go back to the application and try again; if it keeps happening, pass the details below to the application's support.",
+    ),
+    (
+        "error.upstream.unavailable",
+        "The provider could not be reached or did not complete the sign-in. Go back to the application and try again in a few minutes.",
+    ),
+    (
+        "error.upstream.expired",
+        "This sign-in with a provider was already used, or it took too long. Go back to the application and start again.",
     ),
 ];

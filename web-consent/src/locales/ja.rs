@@ -19,6 +19,7 @@ pub const TABLE: &[(&str, &str)] = &[
         "sign_in.throttled.other",
         "サインインの失敗が続いたため、一時的に制限しています。{minutes} 分後にもう一度お試しください。",
     ),
+    ("sign_in.continue_with", "{provider} で続ける"),
     // Consent
     ("consent.title", "{app} を許可"),
     (
@@ -140,5 +141,21 @@ pub const TABLE: &[(&str, &str)] = &[
     (
         "error.bad_sign_out.client_mismatch",
         "サインアウトのリクエストで、トークンと client_id が別々のアプリケーションを指しています。サインインしたままです。",
+    ),
+    (
+        "error.upstream.title",
+        "そのプロバイダーでサインインできませんでした",
+    ),
+    (
+        "error.upstream.refused",
+        "プロバイダーからの応答を受け入れられなかったため、サインインしていません。アプリケーションに戻り、もう一度お試しください。繰り返し起こる場合は、下の詳細をアプリケーションのサポートに伝えてください。",
+    ),
+    (
+        "error.upstream.unavailable",
+        "プロバイダーに接続できないか、サインインが完了しませんでした。アプリケーションに戻り、数分後にもう一度お試しください。",
+    ),
+    (
+        "error.upstream.expired",
+        "このプロバイダーでのサインインはすでに使われたか、時間がかかりすぎました。アプリケーションに戻り、最初からやり直してください。",
     ),
 ];

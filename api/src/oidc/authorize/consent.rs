@@ -109,7 +109,7 @@ async fn switch_account(
     };
     interaction.session_id = None;
     interaction.consented = false;
-    let mut response = sign_in_page(state, &interaction, &application, "", None);
+    let mut response = sign_in_page(state, &interaction, &application, "", None).await;
     let forget = set_cookie(SESSION_COOKIE, "", state.secure_cookies(), Some(0));
     if let Ok(v) = HeaderValue::from_str(&forget) {
         response.headers_mut().append(header::SET_COOKIE, v);

@@ -6,10 +6,12 @@ use axum::response::{IntoResponse, Redirect, Response};
 use sigil_domain::authorization_code::{
     AuthorizationCode, AuthorizationCodeCommand, CODE_TTL_SECS, IssueCode,
 };
+use sigil_domain::connector::Connector;
 use sigil_domain::consent::{Consent, consent_id};
+use sigil_domain::sign_in_experience::{SIGN_IN_EXPERIENCE_ID, SignInExperience};
 use sigil_domain::{Application, User};
 use sigil_web_consent::{
-    Account, Branding, ConsentPage, ErrorMessage, OrganizationChoice, Permission,
+    Account, Branding, ConnectorButton, ConsentPage, ErrorMessage, OrganizationChoice, Permission,
     ResourcePermissions, SignInError, SignInPage, render,
 };
 
@@ -132,7 +134,8 @@ pub async fn proceed(
             &application,
             request.login_hint.as_deref().unwrap_or(""),
             None,
-        );
+        )
+        .await;
     }
     let (session, user) = session.expect("signed in");
     // Only what the user holds, and a third-party app may ask for, is ever granted.
@@ -226,7 +229,7 @@ fn with_csrf(mut response: Response, csrf: &str, secure: bool) -> Response {
     response
 }
 
-pub fn sign_in_page(
+pub async fn sign_in_page(
     state: &AppState,
     interaction: &Interaction,
     application: &Application,
@@ -235,7 +238,21 @@ pub fn sign_in_page(
 ) -> Response {
     let csrf = new_token();
     let sealed = state.interactions.seal(interaction);
+    let (password, connectors) = match sign_in_methods(state).await {
+        Ok(methods) => methods,
+        Err(e) => return server_error(&HeaderMap::new(), e),
+    };
+    let buttons: Vec<ConnectorButton> = connectors
+        .iter()
+        .map(|(id, c)| ConnectorButton {
+            action: format!("/oidc/connectors/{id}/start"),
+            display_name: c.config().display_name.clone(),
+            logo_url: c.config().logo_url.clone(),
+        })
+        .collect();
     let page = render(&SignInPage {
+        password,
+        connectors: &buttons,
         locale: interaction.locale(),
         action: SIGN_IN_ACTION,
         interaction: &sealed,
@@ -252,7 +269,33 @@ pub fn sign_in_page(
     let mut response = html(status, page);
     // The sign-in POST ends in a redirect to the application: CSP form-action applies to it.
     allow_form_redirect(&mut response, &interaction.request.redirect_uri);
+    // A connector's button ends in a redirect to its upstream.
+    for (_, c) in &connectors {
+        allow_form_redirect(&mut response, &c.config().authorization_endpoint);
+    }
     with_csrf(response, &csrf, state.secure_cookies())
+}
+
+/// Whether the password form is offered, and the connectors whose buttons are.
+pub(crate) async fn sign_in_methods(
+    state: &AppState,
+) -> Result<(bool, Vec<(String, Connector)>), sigil_eventstore::StoreError> {
+    let (experience, _) = state
+        .commands
+        .load::<SignInExperience>(SIGN_IN_EXPERIENCE_ID)
+        .await?;
+    let methods = experience.methods();
+    let connectors = if methods.connectors {
+        crate::connectors::all(state)
+            .await?
+            .into_iter()
+            .filter(|(_, c)| c.is_enabled())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    // With no connector to offer, the password form stays, whatever the setting says.
+    Ok((methods.password || connectors.is_empty(), connectors))
 }
 
 fn permission(p: &resources::Permission) -> Permission {

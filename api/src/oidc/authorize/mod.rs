@@ -2,7 +2,7 @@
 //! that complete it: sign-in and consent, then a code back to the client.
 
 mod consent;
-mod flow;
+pub(crate) mod flow;
 pub mod request;
 mod sign_in;
 
@@ -15,7 +15,7 @@ use axum::response::Response;
 use sigil_domain::Application;
 
 pub use consent::consent;
-pub use sign_in::sign_in;
+pub use sign_in::{continue_signed_in, sign_in};
 
 use super::form::{OAuthForm, parse as parse_params};
 use super::interaction::Interaction;

@@ -11,11 +11,11 @@ use sigil_domain::session::{RecordSignInFailure, Session, SessionCommand, SignIn
 use sigil_domain::{Application, User};
 use sigil_web_consent::{ErrorMessage, SignInError};
 
-use super::flow::{proceed, server_error, sign_in_page};
+use super::flow::{proceed, server_error, sign_in_methods, sign_in_page};
 use crate::http::pages::error_page;
 use crate::oidc::context::request_context;
 use crate::oidc::form::OAuthForm;
-use crate::oidc::interaction::{csrf_ok, set_cookie};
+use crate::oidc::interaction::{Interaction, csrf_ok, set_cookie};
 use crate::oidc::sessions::{self, SESSION_COOKIE, SESSION_TTL_SECS};
 use crate::oidc::tokens::{digest, new_token};
 use crate::state::AppState;
@@ -51,6 +51,12 @@ pub async fn sign_in(
         Ok(_) => return expired(&headers),
         Err(e) => return server_error(&headers, e),
     };
+    // The sign-in experience may offer connectors only: then no password is checked at all.
+    match sign_in_methods(&state).await {
+        Ok((true, _)) => {}
+        Ok((false, _)) => return expired(&headers),
+        Err(e) => return server_error(&headers, e),
+    }
     let identifier = form.get("identifier").unwrap_or("").trim().to_string();
     let password = form.get("password").unwrap_or("");
     let user_id = match users::find_by_identifier(state.store.pool(), &identifier).await {
@@ -72,7 +78,7 @@ pub async fn sign_in(
     // Throttled: refuse before looking at the password, right or wrong.
     let throttle_keys = vec![format!("account:{who}"), format!("ip:{}", peer.ip())];
     if let Some(wait) = state.sign_in_throttle.blocked(&throttle_keys) {
-        return throttled(&state, &interaction, &application, &identifier, wait);
+        return throttled(&state, &interaction, &application, &identifier, wait).await;
     }
     let user = match &user_id {
         Some(id) => match state.commands.load::<User>(id).await {
@@ -112,7 +118,7 @@ pub async fn sign_in(
                 return server_error(&headers, e);
             }
             let wait = newly.iter().map(|(_, w)| *w).max().unwrap_or_default();
-            return throttled(&state, &interaction, &application, &identifier, wait);
+            return throttled(&state, &interaction, &application, &identifier, wait).await;
         }
         return sign_in_page(
             &state,
@@ -122,7 +128,8 @@ pub async fn sign_in(
             // The same words for every failure: which part was wrong is not for an
             // attacker to learn.
             Some(SignInError::WrongCredentials),
-        );
+        )
+        .await;
     }
     let user_id = user_id.expect("a user signed in");
 
@@ -133,6 +140,7 @@ pub async fn sign_in(
         token_digest: digest(&token),
         auth_time: now,
         client_id: Some(interaction.request.client_id.clone()),
+        connector_id: None,
     };
     let index_id = session_id.clone();
     let context = request_context(&headers, Some(peer), format!("user:{user_id}"));
@@ -149,15 +157,48 @@ pub async fn sign_in(
         return server_error(&headers, e);
     }
     interaction.session_id = Some(session_id);
+    with_session(&state, &headers, interaction, application, &token).await
+}
+
+/// Continues an interaction after a sign-in elsewhere (a connector's callback): the new
+/// session `session_id`, whose cookie value is `token`, meets the sign-in step.
+pub async fn continue_signed_in(
+    state: &AppState,
+    headers: &HeaderMap,
+    mut interaction: Interaction,
+    session_id: String,
+    token: &str,
+) -> Response {
+    let application = match state
+        .commands
+        .load::<Application>(&interaction.request.client_id)
+        .await
+    {
+        Ok((app, _)) if app.is_active() => app,
+        Ok(_) => return expired(headers),
+        Err(e) => return server_error(headers, e),
+    };
+    interaction.session_id = Some(session_id);
+    with_session(state, headers, interaction, application, token).await
+}
+
+/// The rest of the interaction, with the new session's cookie set.
+async fn with_session(
+    state: &AppState,
+    headers: &HeaderMap,
+    interaction: Interaction,
+    application: Application,
+    token: &str,
+) -> Response {
     // The rest of the flow reads the new session from the cookie it is about to receive.
     let mut headers = headers.clone();
     if let Ok(cookie) = HeaderValue::from_str(&format!("{SESSION_COOKIE}={token}")) {
         headers.insert(header::COOKIE, cookie);
     }
-    let mut response = proceed(&state, &headers, interaction, application).await;
+    let mut response = proceed(state, &headers, interaction, application).await;
     if let Ok(v) = HeaderValue::from_str(&set_cookie(
         SESSION_COOKIE,
-        &token,
+        token,
         state.secure_cookies(),
         Some(SESSION_TTL_SECS),
     )) {
@@ -167,16 +208,16 @@ pub async fn sign_in(
 }
 
 /// The sign-in page again, answered 429, saying how long to wait.
-fn throttled(
+async fn throttled(
     state: &AppState,
-    interaction: &crate::oidc::interaction::Interaction,
+    interaction: &Interaction,
     application: &Application,
     identifier: &str,
     wait: std::time::Duration,
 ) -> Response {
     let minutes = throttle::seconds(wait).div_ceil(60);
     let error = SignInError::Throttled { minutes };
-    let mut response = sign_in_page(state, interaction, application, identifier, Some(error));
+    let mut response = sign_in_page(state, interaction, application, identifier, Some(error)).await;
     *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
     if let Ok(v) = HeaderValue::from_str(&throttle::seconds(wait).to_string()) {
         response.headers_mut().insert(header::RETRY_AFTER, v);
