@@ -25,41 +25,16 @@ use sigil_api::keys::jwt::{Signer, encode};
 use sigil_domain::{ApplicationCommand, ApplicationType, NewApplication, SigningAlgorithm};
 use sigil_eventstore::EventStore;
 use sigil_eventstore::sqlx;
+use sigil_tests::admin::{admin_token, gql_raw};
 use sigil_tests::flow::{CALLBACK, browser, hidden, param, pkce, token};
 use sigil_tests::{TestDatabase, TestServer, create_spa, ctx, register_user};
 
 const PASSWORD: &str = "correct horse battery";
-const MANAGEMENT: &str = "urn:sigil:management";
-
-async fn admin_token(server: &TestServer) -> String {
-    let printed = sigil_api::bootstrap::bootstrap(&server.commands, &server.issuer())
-        .await
-        .unwrap();
-    let (status, body) = token(
-        &server.base,
-        &[
-            ("grant_type", "client_credentials"),
-            ("resource", MANAGEMENT),
-            ("scope", "all"),
-        ],
-        Some((&printed.client_id, &printed.client_secret)),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    body["access_token"].as_str().unwrap().to_string()
-}
-
-/// A GraphQL request; returns the whole body.
+/// A GraphQL request; returns the whole body, errors included.
 async fn gql(server: &TestServer, bearer: &str, query: &str, variables: Value) -> Value {
-    let response = reqwest::Client::new()
-        .post(server.url("/graphql"))
-        .bearer_auth(bearer)
-        .json(&json!({ "query": query, "variables": variables }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    response.json().await.unwrap()
+    let (status, body) = gql_raw(server, Some(bearer), query, variables).await;
+    assert_eq!(status, 200, "{body}");
+    body
 }
 
 const CREATE: &str = "mutation($i: CreateOidcConnectorInput!) { createOidcConnector(input: $i) { id redirectUri connector { displayName clientId tokenEndpoint idTokenVerificationConfig { jwksUri issuer algorithms } } } }";
@@ -604,6 +579,30 @@ async fn every_refusal_is_recorded_and_provisions_nobody() {
         assert_eq!(signed_in.len(), 2);
         assert_eq!(signed_in[0].0["user_id"], user);
         assert_eq!(events(&store, "UpstreamSignInFailed").await.len(), 12);
+        // Each refusal is in the audit trail too, with its reason and the connector as actor.
+        sigil_projections::ProjectionRunner::new(
+            store.clone(),
+            Arc::new(sigil_projections::AuditView),
+        )
+        .catch_up()
+        .await
+        .unwrap();
+        let audit = gql(
+            &s,
+            &admin,
+            "{ auditLog(filter: { eventTypes: [\"UpstreamSignInFailed\"] }) { edges { node { actor details } } } }",
+            json!({}),
+        )
+        .await;
+        let entries = audit["data"]["auditLog"]["edges"]
+            .as_array()
+            .unwrap()
+            .clone();
+        assert_eq!(entries.len(), 12, "{audit}");
+        for entry in &entries {
+            assert_eq!(entry["node"]["actor"], format!("connector:{connector}"));
+            assert!(entry["node"]["details"]["reason"].is_string(), "{entry}");
+        }
         s.stop().await;
     }
 }
