@@ -23,7 +23,10 @@ peer_src=${PEER_DIR:-$root/../shared/bench/peer}
 port=${PORT:-3900}
 mkdir -p "$out"
 
-cargo build --release --locked -p sigil-api -p sigil-bench --quiet
+# Built one at a time: together, cargo would unify their dependencies' features and
+# rebuild the server differently from `cargo build --release`.
+cargo build --release --locked -p sigil-api --quiet
+cargo build --release --locked -p sigil-bench --quiet
 sigil=$root/target/release/sigil
 load=$root/target/release/sigil-load
 work=$(mktemp -d)
