@@ -172,7 +172,12 @@ impl Projection for AuditView {
         let who = if self_describing(&event.aggregate_type) {
             own
         } else {
-            let remembered = Self::remembered(tx, event).await?;
+            // A stream's first event has nothing remembered before it: no need to look.
+            let remembered = if event.sequence == 1 {
+                Attribution::default()
+            } else {
+                Self::remembered(tx, event).await?
+            };
             let who = own.or(&remembered);
             if !who.is_empty() && who != remembered {
                 Self::remember(tx, event, &who).await?;
