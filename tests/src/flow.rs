@@ -117,6 +117,22 @@ pub async fn sign_in(
     response
 }
 
+/// Clicks Authorize on the consent page `html`; returns the code the client receives.
+pub async fn authorize_consent(base: &str, browser: &reqwest::Client, html: &str) -> String {
+    let response = browser
+        .post(format!("{base}/oidc/interaction/consent"))
+        .form(&[
+            ("interaction", hidden(html, "interaction")),
+            ("csrf", hidden(html, "csrf")),
+            ("decision", "authorize".to_string()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let location = response.headers()["location"].to_str().unwrap().to_string();
+    param(&location, "code").unwrap_or_else(|| panic!("no code in {location}"))
+}
+
 /// POSTs a token request; `basic` authenticates a confidential client.
 pub async fn token(base: &str, form: &[(&str, &str)], basic: Option<(&str, &str)>) -> (u16, Value) {
     let mut request = reqwest::Client::new()

@@ -15,7 +15,7 @@ use sigil_api::master_key::MasterKey;
 use sigil_eventstore::sqlx;
 use sigil_projections::{AnalyticsView, AuditView, Projection, ProjectionRunner};
 use sigil_tests::admin::{Live, admin_token, gql};
-use sigil_tests::flow::{CALLBACK, authorize, browser, hidden, param, pkce, sign_in, token};
+use sigil_tests::flow::{CALLBACK, authorize, authorize_consent, browser, pkce, sign_in, token};
 use sigil_tests::{TestDatabase, TestServer};
 
 const PASSWORD: &str = "correct horse battery";
@@ -198,18 +198,7 @@ async fn workload(server: &TestServer) -> World {
     .await;
     assert_eq!(response.status(), 200, "the consent page");
     let html = response.text().await.unwrap();
-    let response = browser
-        .post(format!("{}/oidc/interaction/consent", server.base))
-        .form(&[
-            ("interaction", hidden(&html, "interaction")),
-            ("csrf", hidden(&html, "csrf")),
-            ("decision", "authorize".to_string()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let location = response.headers()["location"].to_str().unwrap().to_string();
-    let code = param(&location, "code").unwrap_or_else(|| panic!("{location}"));
+    let code = authorize_consent(&server.base, &browser, &html).await;
     let before_rename = instant().await;
     gql(
         server,

@@ -8,7 +8,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 use sigil_tests::admin::{Live, MANAGEMENT, admin_token, client_token, gql, gql_error, gql_raw};
-use sigil_tests::flow::{CALLBACK, browser, hidden, param, pkce, sign_in, token};
+use sigil_tests::flow::{CALLBACK, authorize_consent, browser, pkce, sign_in, token};
 use sigil_tests::{TestDatabase, TestServer, register_user};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -728,18 +728,7 @@ async fn consent_and_tokens_carry_only_what_the_user_holds_and_the_app_may_ask()
         !items.to_lowercase().contains("email"),
         "a scope the app may not ask for: {items}"
     );
-    let response = browser
-        .post(format!("{}/oidc/interaction/consent", server.base))
-        .form(&[
-            ("interaction", hidden(&html, "interaction")),
-            ("csrf", hidden(&html, "csrf")),
-            ("decision", "authorize".to_string()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let location = response.headers()["location"].to_str().unwrap().to_string();
-    let code = param(&location, "code").unwrap_or_else(|| panic!("{location}"));
+    let code = authorize_consent(&server.base, &browser, &html).await;
     let (status, body) = token(
         &server.base,
         &[

@@ -122,11 +122,7 @@ impl UserAppAccess {
     }
     /// Null when the application has since been deleted.
     async fn application(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Application>> {
-        match applications::load(app(ctx), &self.application_id).await {
-            Ok(a) => Ok(Some(a)),
-            Err(e) if e.code == super::Code::NotFound => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+        Ok(applications::find(app(ctx), &self.application_id).await?)
     }
     async fn first_access(&self) -> DateTime<Utc> {
         micros_to_utc(self.first_access)

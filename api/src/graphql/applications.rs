@@ -208,6 +208,16 @@ pub async fn load(state: &crate::state::AppState, id: &str) -> ApiResult<Applica
     load_as_of(state, id, None).await
 }
 
+/// The application if it exists now, for fields that name one which may since have been
+/// deleted.
+pub async fn find(state: &crate::state::AppState, id: &str) -> ApiResult<Option<Application>> {
+    match load(state, id).await {
+        Ok(a) => Ok(Some(a)),
+        Err(e) if e.code == super::Code::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Loads an application as its stream stood at `as_of` (now when `None`); not found if it
 /// did not exist then.
 pub async fn load_as_of(

@@ -50,11 +50,7 @@ impl Consent {
     }
     /// Null when the application has since been deleted.
     async fn application(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Application>> {
-        match applications::load(app(ctx), &self.application_id).await {
-            Ok(a) => Ok(Some(a)),
-            Err(e) if e.code == super::Code::NotFound => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+        Ok(applications::find(app(ctx), &self.application_id).await?)
     }
     /// Granted scopes: user scopes by name, resource and organization scopes by id.
     async fn scopes(&self) -> &[String] {
