@@ -193,23 +193,34 @@ impl Commands {
         id: &str,
         as_of: i64,
     ) -> Result<(A, Option<StoredEvent>), StoreError> {
-        let mut aggregate = A::default();
-        let mut last = None;
-        for stored in self.store.stream(A::TYPE, id, 0).await? {
-            if stored.occurred_at > as_of {
-                break;
-            }
-            let event: A::Event =
-                serde_json::from_str(&stored.payload).map_err(|e| StoreError::Corrupt {
-                    position: stored.position,
-                    reason: e.to_string(),
-                })?;
-            aggregate.apply(event);
-            last = Some(stored);
-        }
-        Ok((aggregate, last))
+        fold_as_of(self.store.stream(A::TYPE, id, 0).await?, as_of)
     }
+}
 
+/// Applies a stream's events, in order, up to the first that occurred after `as_of`.
+/// Returns the aggregate and the last event applied.
+pub fn fold_as_of<A: Aggregate>(
+    stream: Vec<StoredEvent>,
+    as_of: i64,
+) -> Result<(A, Option<StoredEvent>), StoreError> {
+    let mut aggregate = A::default();
+    let mut last = None;
+    for stored in stream {
+        if stored.occurred_at > as_of {
+            break;
+        }
+        let event: A::Event =
+            serde_json::from_str(&stored.payload).map_err(|e| StoreError::Corrupt {
+                position: stored.position,
+                reason: e.to_string(),
+            })?;
+        aggregate.apply(event);
+        last = Some(stored);
+    }
+    Ok((aggregate, last))
+}
+
+impl Commands {
     /// Runs a command through the log's own transaction, with no lookup to write.
     pub async fn execute<A>(
         &self,

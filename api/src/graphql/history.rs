@@ -20,6 +20,7 @@ use super::app;
 use super::applications::{self, Application};
 use super::error::{ApiError, ApiResult};
 use super::organizations::{self, Organization};
+use crate::commands::fold_as_of;
 use crate::state::AppState;
 
 /// "Now" for the questions that take an optional instant.
@@ -80,12 +81,13 @@ pub async fn consents_at(state: &AppState, user_id: &str, as_of: i64) -> ApiResu
     .await?;
     let mut consents = Vec::new();
     for stream in streams {
-        let first = state.store.stream("consent", &stream, 0).await?;
+        // One read of the stream: its first event names whose consent it is, to which app.
+        let events = state.store.stream("consent", &stream, 0).await?;
         let Some(ConsentEvent::ConsentGranted {
             user_id: owner,
             client_id,
             ..
-        }) = first
+        }) = events
             .first()
             .and_then(|e| serde_json::from_str(&e.payload).ok())
         else {
@@ -94,10 +96,7 @@ pub async fn consents_at(state: &AppState, user_id: &str, as_of: i64) -> ApiResu
         if owner != user_id {
             continue;
         }
-        let (consent, last) = state
-            .commands
-            .load_as_of::<DomainConsent>(&stream, as_of)
-            .await?;
+        let (consent, last) = fold_as_of::<DomainConsent>(events, as_of)?;
         if consent.scopes().is_empty() {
             continue;
         }
