@@ -18,6 +18,7 @@ use sigil_eventstore::{AppendTx, Backend, EventRepository, EventStore, OCCURRED_
 use sigil_eventstore::{EventMetadata, NewEvent, StoreError, StoredEvent, utc_to_micros};
 
 use crate::group_commit::GroupCommit;
+use crate::hot::HotAggregates;
 
 type Framework<A> = CqrsFramework<A, PersistedEventStore<EventRepository, A>>;
 
@@ -96,6 +97,8 @@ pub struct Commands {
     store: EventStore,
     /// SQLite's committing task, started by the first commit.
     group: std::sync::OnceLock<GroupCommit>,
+    /// Applications and RBAC definitions in memory (see [`crate::hot`]).
+    hot: std::sync::Arc<HotAggregates>,
     applications: Framework<Application>,
     users: Framework<User>,
     signing_keys: Framework<SigningKey>,
@@ -134,6 +137,7 @@ impl Commands {
         Commands {
             store: store.clone(),
             group: std::sync::OnceLock::new(),
+            hot: std::sync::Arc::new(HotAggregates::new(store.clone())),
             applications: framework(store),
             users: framework(store),
             signing_keys: framework(store),
@@ -146,10 +150,12 @@ impl Commands {
         command: ApplicationCommand,
         context: &CommandContext,
     ) -> Result<(), CommandError<ApplicationError>> {
-        Ok(self
+        let result = self
             .applications
             .execute_with_metadata(id, command, context.metadata())
-            .await?)
+            .await;
+        self.hot.evict(Application::TYPE, id);
+        Ok(result?)
     }
 
     pub async fn user(
@@ -178,6 +184,21 @@ impl Commands {
 }
 
 impl Commands {
+    /// The in-memory copies of hot aggregates; the server runs their follower.
+    pub fn hot(&self) -> &std::sync::Arc<HotAggregates> {
+        &self.hot
+    }
+
+    /// A hot aggregate's current state (an application, the RBAC definitions), from memory
+    /// when this process has it and no change has been seen since. For the request path;
+    /// a command deciding on the aggregate loads it with [`Commands::load`].
+    pub async fn current<A>(&self, id: &str) -> Result<std::sync::Arc<A>, StoreError>
+    where
+        A: Aggregate + std::any::Any + Send + Sync,
+    {
+        self.hot.get::<A>(id).await
+    }
+
     /// The aggregate's current state, loaded from its stream (strongly consistent), and the
     /// sequence of its last event (0 when it has none).
     pub async fn load<A: Aggregate>(&self, id: &str) -> Result<(A, i64), StoreError> {
@@ -343,8 +364,28 @@ impl Commands {
         }
         // Taken apart first: the writers are Send but not Sync, so none may be borrowed
         // across an await.
-        let (mut rows, mut writers): (Vec<_>, Vec<_>) =
+        let (rows, writers): (Vec<_>, Vec<_>) =
             decisions.into_iter().map(|d| (d.rows, d.write)).unzip();
+        let moved: Vec<(String, String)> = rows
+            .iter()
+            .filter_map(|rows| rows.first())
+            .filter(|row| crate::hot::is_hot(&row.aggregate_type))
+            .map(|row| (row.aggregate_type.clone(), row.aggregate_id.clone()))
+            .collect();
+        let result = self.commit_rows(rows, writers).await;
+        // Whatever the outcome (a failed commit may still have reached the disk), this
+        // process's next read of these streams goes to the log.
+        for (aggregate_type, id) in moved {
+            self.hot.evict(&aggregate_type, &id);
+        }
+        result
+    }
+
+    async fn commit_rows(
+        &self,
+        mut rows: Vec<Vec<NewEvent>>,
+        mut writers: Vec<Writer>,
+    ) -> Result<(), CommandError<std::convert::Infallible>> {
         if self.store.backend() == Backend::Sqlite {
             let group = self
                 .group

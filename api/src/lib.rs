@@ -13,6 +13,7 @@ pub mod connectors;
 pub mod fuzzing;
 pub mod graphql;
 mod group_commit;
+pub mod hot;
 pub mod http;
 pub mod keys;
 pub mod master_key;

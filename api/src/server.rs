@@ -65,6 +65,9 @@ pub async fn start(
     )));
 
     let commands = Arc::new(Commands::new(&store));
+    background.push(tokio::spawn(
+        commands.hot().clone().follow(shutdown.subscribe()),
+    ));
     let sealer = Sealer::new(&master_key.derive("sealing"));
     let keys = ensure_active_keys(&store, &commands, &sealer, chrono::Utc::now().timestamp())
         .await

@@ -186,6 +186,32 @@ impl EventStore {
         rows.iter().map(stored_event_from_row).collect()
     }
 
+    /// The streams of `types` that moved after position `after`, up to the safe frontier,
+    /// and that frontier: what an in-memory copy of those streams must forget.
+    pub async fn streams_moved(
+        &self,
+        after: i64,
+        types: &[&str],
+    ) -> Result<(i64, Vec<(String, String)>), StoreError> {
+        let frontier = self.safe_position().await?;
+        if frontier <= after || types.is_empty() {
+            return Ok((frontier.max(after), Vec::new()));
+        }
+        let placeholders: Vec<String> = (3..3 + types.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT DISTINCT aggregate_type, aggregate_id FROM events \
+             WHERE position > $1 AND position <= $2 AND aggregate_type IN ({})",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query_as::<_, (String, String)>(&sql)
+            .bind(after)
+            .bind(frontier);
+        for t in types {
+            query = query.bind(*t);
+        }
+        Ok((frontier, query.fetch_all(self.pool()).await?))
+    }
+
     /// Waits until the safe frontier reaches `position` (a caller that must read its own
     /// write through a read model waits for this first). False if `timeout` passes first.
     pub async fn wait_until_safe(

@@ -85,7 +85,9 @@ pub async fn checkpoint_now(store: &EventStore, key: &SigningKey, max_events: i6
 /// A server on a random port over a test database, with a master key of its own.
 pub struct TestServer {
     pub base: String,
-    pub commands: Commands,
+    /// The server's own write side: what a test changes through it, the server sees at once
+    /// (its hot aggregates are evicted on commit, see `sigil_api::hot`).
+    pub commands: std::sync::Arc<Commands>,
     running: Option<sigil_api::server::RunningServer>,
     _key_dir: tempfile::TempDir,
 }
@@ -113,7 +115,7 @@ impl TestServer {
             .expect("server starts");
         TestServer {
             base: format!("http://{}", running.addr),
-            commands: Commands::new(&db.store),
+            commands: running.state.commands.clone(),
             running: Some(running),
             _key_dir: dir,
         }

@@ -103,9 +103,9 @@ pub async fn authenticate(state: &AppState, token: Option<&str>) -> Result<Admin
     if !row.is_some_and(|r| r.is_active(now)) {
         return Err(AuthError::Invalid("revoked or unknown".into()));
     }
-    let (application, _) = state
+    let application = state
         .commands
-        .load::<Application>(&claims.client_id)
+        .current::<Application>(&claims.client_id)
         .await
         .map_err(|e| AuthError::Invalid(format!("cannot be checked now: {e}")))?;
     if !application.is_active() {

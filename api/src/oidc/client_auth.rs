@@ -28,7 +28,7 @@ pub enum AuthMethod {
 
 pub struct AuthenticatedClient {
     pub id: String,
-    pub application: Application,
+    pub application: std::sync::Arc<Application>,
     pub method: AuthMethod,
 }
 
@@ -147,7 +147,7 @@ pub(crate) fn secret_matches(secret: &str, expected: &str) -> bool {
 
 async fn check(state: &AppState, presented: Presented) -> Result<AuthenticatedClient, OAuthError> {
     let basic = presented.method == AuthMethod::SecretBasic;
-    let (application, _) = state.commands.load::<Application>(&presented.id).await?;
+    let application = state.commands.current::<Application>(&presented.id).await?;
     if !application.is_active() {
         return Err(OAuthError::invalid_client(basic));
     }

@@ -186,8 +186,8 @@ async fn check(
         )
     })?;
     let application = match &client_id {
-        Some(id) => match state.commands.load::<Application>(id).await {
-            Ok((app, _)) if app.is_active() => Some(app),
+        Some(id) => match state.commands.current::<Application>(id).await {
+            Ok(app) if app.is_active() => Some(app),
             Ok(_) => None,
             Err(e) => return Err(server_error(headers, e)),
         },

@@ -87,12 +87,11 @@ impl Target {
     }
 }
 
-async fn access_control(state: &AppState) -> Result<AccessControl, StoreError> {
-    Ok(state
+async fn access_control(state: &AppState) -> Result<std::sync::Arc<AccessControl>, StoreError> {
+    state
         .commands
-        .load::<AccessControl>(ACCESS_CONTROL_ID)
-        .await?
-        .0)
+        .current::<AccessControl>(ACCESS_CONTROL_ID)
+        .await
 }
 
 fn requested_resource(form: &OAuthForm) -> Result<Option<&str>, OAuthError> {

@@ -62,8 +62,12 @@ pub async fn consent(
             },
         );
     }
-    let application = match state.commands.load::<Application>(&request.client_id).await {
-        Ok((app, _)) if app.is_active() => app,
+    let application = match state
+        .commands
+        .current::<Application>(&request.client_id)
+        .await
+    {
+        Ok(app) if app.is_active() => app,
         Ok(_) => return expired(&headers),
         Err(e) => return server_error(&headers, e),
     };
@@ -100,10 +104,10 @@ async fn switch_account(
 ) -> Response {
     let application = match state
         .commands
-        .load::<Application>(&interaction.request.client_id)
+        .current::<Application>(&interaction.request.client_id)
         .await
     {
-        Ok((app, _)) if app.is_active() => app,
+        Ok(app) if app.is_active() => app,
         Ok(_) => return expired(headers),
         Err(e) => return server_error(headers, e),
     };

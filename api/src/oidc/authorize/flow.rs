@@ -98,7 +98,7 @@ pub async fn proceed(
     state: &AppState,
     headers: &HeaderMap,
     interaction: Interaction,
-    application: Application,
+    application: std::sync::Arc<Application>,
 ) -> Response {
     let now = chrono::Utc::now().timestamp();
     let session = match current_session(state, headers, now).await {

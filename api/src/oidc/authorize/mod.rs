@@ -66,13 +66,13 @@ async fn authorize(
     params: HashMap<String, String>,
 ) -> Response {
     let application = match params.get("client_id") {
-        Some(id) => match state.commands.load::<Application>(id).await {
-            Ok((app, _)) => Some(app),
+        Some(id) => match state.commands.current::<Application>(id).await {
+            Ok(app) => Some(app),
             Err(e) => return flow::server_error(headers, e),
         },
         None => None,
     };
-    let checked = trusted_redirect(&params, application.as_ref())
+    let checked = trusted_redirect(&params, application.as_deref())
         .map_err(Refusal::Page)
         .and_then(|redirect| {
             parse(

@@ -44,10 +44,10 @@ pub async fn sign_in(
     };
     let application = match state
         .commands
-        .load::<Application>(&interaction.request.client_id)
+        .current::<Application>(&interaction.request.client_id)
         .await
     {
-        Ok((app, _)) if app.is_active() => app,
+        Ok(app) if app.is_active() => app,
         Ok(_) => return expired(&headers),
         Err(e) => return server_error(&headers, e),
     };
@@ -171,10 +171,10 @@ pub async fn continue_signed_in(
 ) -> Response {
     let application = match state
         .commands
-        .load::<Application>(&interaction.request.client_id)
+        .current::<Application>(&interaction.request.client_id)
         .await
     {
-        Ok((app, _)) if app.is_active() => app,
+        Ok(app) if app.is_active() => app,
         Ok(_) => return expired(headers),
         Err(e) => return server_error(headers, e),
     };
@@ -187,7 +187,7 @@ async fn with_session(
     state: &AppState,
     headers: &HeaderMap,
     interaction: Interaction,
-    application: Application,
+    application: std::sync::Arc<Application>,
     token: &str,
 ) -> Response {
     // The rest of the flow reads the new session from the cookie it is about to receive.
