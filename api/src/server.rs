@@ -53,10 +53,10 @@ pub async fn start(
         .into_iter()
         .map(|p| ProjectionRunner::new(store.clone(), p))
         .collect();
-    let mut background: Vec<JoinHandle<()>> = projections
-        .iter()
-        .map(|runner| tokio::spawn(runner.clone().run(shutdown.subscribe())))
-        .collect();
+    // One runner keeps every read model current: one read of the log and one write
+    // transaction per batch. The per-model runners serve catch-ups and rebuilds.
+    let all = ProjectionRunner::group(store.clone(), "all", sigil_projections::all());
+    let mut background: Vec<JoinHandle<()>> = vec![tokio::spawn(all.run(shutdown.subscribe()))];
     background.push(tokio::spawn(write_checkpoints(
         store.clone(),
         master_key.checkpoint_key(),

@@ -39,11 +39,14 @@ pub trait Projection: Send + Sync {
     ) -> Result<(), ProjectionError>;
 }
 
-/// Drives one [`Projection`].
+/// Drives one [`Projection`], or several together ([`ProjectionRunner::group`]): a group
+/// reads each batch of the log once and applies it to every member in one transaction, so
+/// the read models cost one write transaction per batch, not one each.
 #[derive(Clone)]
 pub struct ProjectionRunner {
     store: EventStore,
-    projection: Arc<dyn Projection>,
+    name: &'static str,
+    projections: Vec<Arc<dyn Projection>>,
     batch: i64,
 }
 
@@ -51,64 +54,106 @@ impl ProjectionRunner {
     pub fn new(store: EventStore, projection: Arc<dyn Projection>) -> Self {
         ProjectionRunner {
             store,
-            projection,
+            name: projection.name(),
+            projections: vec![projection],
+            batch: 500,
+        }
+    }
+
+    /// One runner for all of `projections`, named `name` (its lock's name). Each member keeps
+    /// its own checkpoint, so a member rebuilt on its own catches up inside the group.
+    pub fn group(
+        store: EventStore,
+        name: &'static str,
+        projections: Vec<Arc<dyn Projection>>,
+    ) -> Self {
+        ProjectionRunner {
+            store,
+            name,
+            projections,
             batch: 500,
         }
     }
 
     pub fn name(&self) -> &'static str {
-        self.projection.name()
+        self.name
     }
 
-    /// The position this read model has applied up to.
+    fn names(&self) -> Vec<&'static str> {
+        self.projections.iter().map(|p| p.name()).collect()
+    }
+
+    /// The position every read model of this runner has applied up to.
     pub async fn position(&self) -> Result<i64, ProjectionError> {
-        Ok(sqlx::query_scalar::<_, i64>(
-            "SELECT position FROM projection_checkpoints WHERE name = $1",
-        )
-        .bind(self.name())
-        .fetch_optional(self.store.pool())
-        .await?
-        .unwrap_or(0))
+        let names = self.names();
+        let sql = format!(
+            "SELECT name, position FROM projection_checkpoints WHERE name IN ({})",
+            placeholders(1, names.len())
+        );
+        let mut query = sqlx::query_as::<_, (String, i64)>(&sql);
+        for name in &names {
+            query = query.bind(*name);
+        }
+        let rows = query.fetch_all(self.store.pool()).await?;
+        Ok(names
+            .iter()
+            .map(|n| rows.iter().find(|(r, _)| r == n).map_or(0, |(_, p)| *p))
+            .min()
+            .unwrap_or(0))
     }
 
-    /// Applies one batch; returns how many events it applied.
+    /// Applies one batch; returns how many events it read.
     pub async fn step(&self) -> Result<usize, ProjectionError> {
         // The frontier first: once this transaction writes it has a transaction id of its
         // own, and a frontier taken inside it would wait for itself.
         let frontier = self.store.safe_position().await?;
         let mut tx = self.store.begin_read_model_tx().await?;
-        let position = lock_checkpoint(&mut tx, self.name()).await?;
-        if frontier <= position {
+        let names = self.names();
+        let positions = lock_checkpoints(&mut tx, &names).await?;
+        let from = positions.iter().copied().min().unwrap_or(0);
+        if frontier <= from {
             return Ok(0);
         }
-        let events = self
-            .store
-            .read_range(position, frontier, self.batch)
-            .await?;
+        let events = self.store.read_range(from, frontier, self.batch).await?;
         let Some(last) = events.last().map(|e| e.position) else {
             return Ok(0);
         };
         for event in &events {
-            self.projection.apply(&mut tx, event).await?;
+            for (projection, applied) in self.projections.iter().zip(&positions) {
+                if event.position > *applied {
+                    projection.apply(&mut tx, event).await?;
+                }
+            }
         }
-        sqlx::query("UPDATE projection_checkpoints SET position = $1 WHERE name = $2")
-            .bind(last)
-            .bind(self.name())
-            .execute(&mut *tx)
-            .await?;
+        let behind: Vec<&str> = names
+            .iter()
+            .zip(&positions)
+            .filter(|(_, p)| **p < last)
+            .map(|(n, _)| *n)
+            .collect();
+        let sql = format!(
+            "UPDATE projection_checkpoints SET position = $1 WHERE name IN ({})",
+            placeholders(2, behind.len())
+        );
+        let mut update = sqlx::query(&sql).bind(last);
+        for name in behind {
+            update = update.bind(name);
+        }
+        update.execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(events.len())
     }
 
-    /// Applies batches until the read model reaches the safe frontier; returns its position.
+    /// Applies batches until the read models reach the safe frontier; returns the position
+    /// all of them have applied.
     pub async fn catch_up(&self) -> Result<i64, ProjectionError> {
         while self.step().await? > 0 {}
         self.position().await
     }
 
-    /// Catches up until the read model has applied `position`, waiting for the frontier if a
-    /// transaction elsewhere holds it back. Returns the position reached (below `position`
-    /// only if `timeout` passed first).
+    /// Catches up until the read models have applied `position`, waiting for the frontier
+    /// if a transaction elsewhere holds it back. Returns the position reached (below
+    /// `position` only if `timeout` passed first).
     pub async fn catch_up_to(
         &self,
         position: i64,
@@ -118,20 +163,28 @@ impl ProjectionRunner {
         self.catch_up().await
     }
 
-    /// Empties the read model and moves its checkpoint back to the start of the log, in one
-    /// transaction; the next steps replay everything.
+    /// Empties the read models and moves their checkpoints back to the start of the log, in
+    /// one transaction; the next steps replay everything.
     pub async fn reset(&self) -> Result<(), ProjectionError> {
         let mut tx = self.store.begin_read_model_tx().await?;
-        lock_checkpoint(&mut tx, self.name()).await?;
-        for table in self.projection.tables() {
-            sqlx::query(&format!("DELETE FROM {table}"))
-                .execute(&mut *tx)
-                .await?;
+        let names = self.names();
+        lock_checkpoints(&mut tx, &names).await?;
+        for projection in &self.projections {
+            for table in projection.tables() {
+                sqlx::query(&format!("DELETE FROM {table}"))
+                    .execute(&mut *tx)
+                    .await?;
+            }
         }
-        sqlx::query("UPDATE projection_checkpoints SET position = 0 WHERE name = $1")
-            .bind(self.name())
-            .execute(&mut *tx)
-            .await?;
+        let sql = format!(
+            "UPDATE projection_checkpoints SET position = 0 WHERE name IN ({})",
+            placeholders(1, names.len())
+        );
+        let mut update = sqlx::query(&sql);
+        for name in names {
+            update = update.bind(name);
+        }
+        update.execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -212,23 +265,48 @@ impl Leadership {
     }
 }
 
-/// Locks (creating if needed) the checkpoint row and returns its position.
-async fn lock_checkpoint(tx: &mut ProjectionTx, name: &str) -> Result<i64, ProjectionError> {
-    sqlx::query(
-        "INSERT INTO projection_checkpoints (name, position) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING",
-    )
-    .bind(name)
-    .execute(&mut **tx)
-    .await?;
-    let sql = match tx.backend_name() {
+/// `$first, $first+1, ...`: `count` numbered parameters for an `IN (...)` list.
+fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Locks (creating if needed) the checkpoint rows of `names`; returns their positions in the
+/// same order.
+async fn lock_checkpoints(
+    tx: &mut ProjectionTx,
+    names: &[&'static str],
+) -> Result<Vec<i64>, ProjectionError> {
+    let values: Vec<String> = (1..=names.len()).map(|i| format!("(${i}, 0)")).collect();
+    let sql = format!(
+        "INSERT INTO projection_checkpoints (name, position) VALUES {} ON CONFLICT (name) DO NOTHING",
+        values.join(", ")
+    );
+    let mut insert = sqlx::query(&sql);
+    for name in names {
+        insert = insert.bind(*name);
+    }
+    insert.execute(&mut **tx).await?;
+    let lock = match tx.backend_name() {
         // SQLite's write transaction (BEGIN IMMEDIATE) already excludes other writers.
-        "SQLite" => "SELECT position FROM projection_checkpoints WHERE name = $1",
-        _ => "SELECT position FROM projection_checkpoints WHERE name = $1 FOR UPDATE",
+        "SQLite" => "",
+        _ => " FOR UPDATE",
     };
-    Ok(sqlx::query_scalar(sql)
-        .bind(name)
-        .fetch_one(&mut **tx)
-        .await?)
+    let sql = format!(
+        "SELECT name, position FROM projection_checkpoints WHERE name IN ({}){lock}",
+        placeholders(1, names.len())
+    );
+    let mut select = sqlx::query_as::<_, (String, i64)>(&sql);
+    for name in names {
+        select = select.bind(*name);
+    }
+    let rows = select.fetch_all(&mut **tx).await?;
+    Ok(names
+        .iter()
+        .map(|n| rows.iter().find(|(r, _)| r == n).map_or(0, |(_, p)| *p))
+        .collect())
 }
 
 /// Advisory lock keys are 64-bit: the first eight bytes of a hash of the projection's name.
