@@ -68,11 +68,6 @@ pub struct Grant<'a> {
     pub subject: &'a Subject,
 }
 
-pub struct Issued {
-    pub access_token: String,
-    pub id_token: Option<String>,
-}
-
 /// A new access token, decided but not written.
 pub struct DecidedToken {
     pub decision: Decision,
@@ -194,26 +189,4 @@ pub fn sign_id_token(
 
 pub fn no_key() -> OAuthError {
     OAuthError::ServerError("no active signing key for the application's algorithm".into())
-}
-
-/// Decides, commits and signs: for a grant whose other changes are already committed.
-pub async fn access_and_id_token(
-    state: &AppState,
-    client: &AuthenticatedClient,
-    grant: Grant<'_>,
-    context: &CommandContext,
-) -> Result<Issued, OAuthError> {
-    let mut token = decide_access_token(state, client, &grant, context).await?;
-    let decision = std::mem::replace(&mut token.decision, Decision::nothing());
-    match state.commands.commit(vec![decision]).await {
-        Ok(()) => {}
-        // Revoked by a replay between deciding and committing.
-        Err(CommandError::Conflict) => return Err(revoked_grant()),
-        Err(e) => return Err(CommandError::<AccessTokenError>::from_commit(e).into()),
-    }
-    let id_token = sign_id_token(state, client, &grant, &token, context.now.timestamp())?;
-    Ok(Issued {
-        access_token: token.access_token,
-        id_token,
-    })
 }

@@ -12,8 +12,8 @@ use sigil_domain::refresh_token::{
 };
 
 use super::TokenResponse;
-use super::issue::{Grant, Subject, access_and_id_token, subject};
-use crate::commands::CommandError;
+use super::issue::{Grant, Subject, decide_access_token, sign_id_token, subject};
+use crate::commands::{CommandError, Decision};
 use crate::oidc::client_auth::AuthenticatedClient;
 use crate::oidc::context::request_context;
 use crate::oidc::error::OAuthError;
@@ -123,7 +123,7 @@ pub async fn grant(
     let index_id = family_id.clone();
     let used = state
         .commands
-        .execute_indexed::<RefreshTokenFamily>(
+        .decide::<RefreshTokenFamily>(
             &family_id,
             RefreshTokenCommand::Use {
                 presented_digest: digest(presented),
@@ -137,15 +137,9 @@ pub async fn grant(
             Box::new(move |conn, events| Box::pin(refresh_tokens::index(conn, index_id, events))),
         )
         .await;
-    let events = match used {
-        Ok(events) => events,
+    let (used, events) = match used {
+        Ok(decided) => decided,
         Err(CommandError::Rejected(e)) => return Err(OAuthError::InvalidGrant(e.to_string())),
-        // Two refreshes with one token at the same instant: only one may rotate it.
-        Err(CommandError::Conflict) => {
-            return Err(OAuthError::InvalidGrant(
-                "the refresh token was used concurrently; retry".into(),
-            ));
-        }
         Err(e) => return Err(e.into()),
     };
     let refresh_token = match events.first() {
@@ -153,6 +147,7 @@ pub async fn grant(
             revoke_access_token_ids,
             ..
         }) => {
+            commit(state, vec![used]).await?;
             access_tokens::revoke_all(state, revoke_access_token_ids, &client.id, &context).await?;
             return Err(OAuthError::InvalidGrant(
                 "the refresh token was already used; its whole family is revoked".into(),
@@ -164,28 +159,49 @@ pub async fn grant(
         ) => Some(successor),
         _ => None,
     };
-    let (scope, subject) = prepared?;
-    let issued = access_and_id_token(
-        state,
-        client,
-        Grant {
-            grant_type: GrantType::RefreshToken,
-            user_id: &start.user_id,
-            scope: &scope,
-            nonce: None,
-            auth_time: start.auth_time,
-            access_token_id: &access_token_id,
-            subject: &subject,
-        },
-        &context,
-    )
-    .await?;
+    let (scope, subject) = match prepared {
+        Ok(prepared) => prepared,
+        Err(e) => {
+            // Not the head: its use is recorded, and the refusal stands.
+            commit(state, vec![used]).await?;
+            return Err(e);
+        }
+    };
+    let grant = Grant {
+        grant_type: GrantType::RefreshToken,
+        user_id: &start.user_id,
+        scope: &scope,
+        nonce: None,
+        auth_time: start.auth_time,
+        access_token_id: &access_token_id,
+        subject: &subject,
+    };
+    // The rotation and the new access token are one commit: one wait for the disk, and
+    // never a rotated token without the access token it paid for.
+    let mut token = decide_access_token(state, client, &grant, &context).await?;
+    let issued = std::mem::replace(&mut token.decision, Decision::nothing());
+    commit(state, vec![used, issued]).await?;
+    let id_token = sign_id_token(state, client, &grant, &token, context.now.timestamp())?;
     Ok(TokenResponse {
-        access_token: issued.access_token,
+        access_token: token.access_token,
         token_type: "Bearer",
         expires_in: subject.target.ttl_secs,
         scope: Some(subject.target.scope.join(" ")),
-        id_token: issued.id_token,
+        id_token,
         refresh_token,
     })
+}
+
+/// Commits the refresh token's use (and what it pays for). A lost race on the family's
+/// stream means another refresh with the same token committed first.
+async fn commit(state: &AppState, decisions: Vec<Decision>) -> Result<(), OAuthError> {
+    match state.commands.commit(decisions).await {
+        Ok(()) => Ok(()),
+        // Two refreshes with one token at the same instant (only one may rotate it), or an
+        // access token id revoked by a replay between deciding and committing.
+        Err(CommandError::Conflict) => Err(OAuthError::InvalidGrant(
+            "the refresh token was used concurrently; retry".into(),
+        )),
+        Err(e) => Err(CommandError::<std::convert::Infallible>::from_commit(e).into()),
+    }
 }
