@@ -27,6 +27,9 @@ use crate::commands::fold_as_of;
 /// process's change (the CLI's, on SQLite, which sends no notification) goes unseen.
 const POLL: Duration = Duration::from_millis(100);
 
+/// The least time between two reads of the log by the follower.
+const REST: Duration = Duration::from_millis(20);
+
 /// More entries than this and the cache starts over: applications are few, and a flood of
 /// unknown client ids must not grow memory without bound.
 const MAX_ENTRIES: usize = 10_000;
@@ -128,8 +131,14 @@ impl HotAggregates {
                     after = None;
                 }
             }
+            // Under load the log moves every few milliseconds, and this process's own commits
+            // evict at once: a short rest between passes keeps the follower to a few reads a
+            // second without making another node's change wait noticeably longer.
             tokio::select! {
-                _ = tokio::time::timeout(POLL, wake.changed()) => {}
+                _ = async {
+                    tokio::time::sleep(REST).await;
+                    let _ = tokio::time::timeout(POLL, wake.changed()).await;
+                } => {}
                 _ = shutdown.changed() => {}
             }
         }
