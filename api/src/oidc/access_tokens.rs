@@ -134,9 +134,8 @@ pub async fn revoke_all(
     Ok(())
 }
 
-/// Issues an access token: its stream's first event and its lookup row, in one transaction.
-/// A replayed code or refresh token may have revoked it first (on another node, the same
-/// instant); then nothing is issued and the client is told its grant is gone.
+/// Issues an access token under a new id (`client_credentials`): its stream's first event
+/// and its lookup row, in one transaction. Should the id exist already, nothing is issued.
 pub async fn issue(
     state: &crate::state::AppState,
     token_id: &str,
@@ -148,15 +147,26 @@ pub async fn issue(
     use sigil_domain::access_token::{AccessToken, AccessTokenCommand, AccessTokenError};
     let now = context.now.timestamp();
     let index_id = token_id.to_string();
-    let issued = state
+    // The id was made up for this token, so its stream is new: nothing to read first. Were
+    // it taken after all, the commit would conflict rather than overwrite.
+    let decided = state
         .commands
-        .execute_indexed::<AccessToken>(
+        .decide_loaded::<AccessToken>(
             token_id,
+            (AccessToken::default(), 0),
             AccessTokenCommand::Issue(issue),
             context,
             Box::new(move |conn, events| Box::pin(index(conn, index_id, now, events))),
         )
         .await;
+    let issued = match decided {
+        Ok((decision, _)) => state
+            .commands
+            .commit(vec![decision])
+            .await
+            .map_err(CommandError::<AccessTokenError>::from_commit),
+        Err(e) => Err(e),
+    };
     match issued {
         Ok(_) => Ok(()),
         Err(CommandError::Rejected(AccessTokenError::Revoked) | CommandError::Conflict) => {
