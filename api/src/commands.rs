@@ -99,6 +99,8 @@ pub struct Commands {
     group: std::sync::OnceLock<GroupCommit>,
     /// Applications and RBAC definitions in memory (see [`crate::hot`]).
     hot: std::sync::Arc<HotAggregates>,
+    /// Streams folded by [`Commands::load_folded`], with the sequence each was folded to.
+    folded: std::sync::Mutex<HashMap<(&'static str, String), Folded>>,
     applications: Framework<Application>,
     users: Framework<User>,
     signing_keys: Framework<SigningKey>,
@@ -138,6 +140,7 @@ impl Commands {
             store: store.clone(),
             group: std::sync::OnceLock::new(),
             hot: std::sync::Arc::new(HotAggregates::new(store.clone())),
+            folded: std::sync::Mutex::new(HashMap::new()),
             applications: framework(store),
             users: framework(store),
             signing_keys: framework(store),
@@ -215,6 +218,57 @@ impl Commands {
         as_of: i64,
     ) -> Result<(A, Option<StoredEvent>), StoreError> {
         fold_as_of(self.store.stream(A::TYPE, id, 0).await?, as_of)
+    }
+}
+
+/// A folded stream kept between loads, and the sequence it was folded to.
+type Folded = (Box<dyn std::any::Any + Send + Sync>, i64);
+
+/// More folded streams than this and the memory starts over.
+const MAX_FOLDED: usize = 50_000;
+
+impl Commands {
+    /// [`Commands::load`] for a stream that keeps growing (a refresh-token family gains an
+    /// event at every rotation, a user at every sign-in): the state folded last time is kept,
+    /// and only the events after it are read and applied. As strongly consistent as `load`,
+    /// since the log is still asked for anything newer; only the replay is saved.
+    pub async fn load_folded<A>(&self, id: &str) -> Result<(A, i64), StoreError>
+    where
+        A: Aggregate + Clone + std::any::Any + Send + Sync,
+    {
+        let key = (A::TYPE, id.to_string());
+        let kept = self.folded_memory().get(&key).and_then(|(state, version)| {
+            state
+                .downcast_ref::<A>()
+                .map(|state| (state.clone(), *version))
+        });
+        let (mut aggregate, mut version) = kept.unwrap_or_default();
+        let newer = self.store.stream(A::TYPE, id, version).await?;
+        if newer.is_empty() {
+            return Ok((aggregate, version));
+        }
+        for stored in newer {
+            let event: A::Event =
+                serde_json::from_str(&stored.payload).map_err(|e| StoreError::Corrupt {
+                    position: stored.position,
+                    reason: e.to_string(),
+                })?;
+            aggregate.apply(event);
+            version = stored.sequence;
+        }
+        let mut memory = self.folded_memory();
+        // A concurrent load may have kept a later state already.
+        if memory.get(&key).is_none_or(|(_, kept)| *kept < version) {
+            if memory.len() >= MAX_FOLDED {
+                memory.clear();
+            }
+            memory.insert(key, (Box::new(aggregate.clone()), version));
+        }
+        Ok((aggregate, version))
+    }
+
+    fn folded_memory(&self) -> std::sync::MutexGuard<'_, HashMap<(&'static str, String), Folded>> {
+        self.folded.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 

@@ -39,7 +39,7 @@ pub async fn subject(
     resources: &[String],
     form: &OAuthForm,
 ) -> Result<Subject, OAuthError> {
-    let (user, _) = state.commands.load::<User>(user_id).await?;
+    let (user, _) = state.commands.load_folded::<User>(user_id).await?;
     if !user.is_active() {
         return Err(OAuthError::InvalidGrant(
             "the user can no longer sign in".into(),

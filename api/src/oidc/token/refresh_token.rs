@@ -103,9 +103,9 @@ pub async fn grant(
     let family_id = refresh_tokens::find(state.store.pool(), &digest(presented))
         .await?
         .ok_or_else(invalid)?;
-    let (family, _) = state
+    let (family, version) = state
         .commands
-        .load::<RefreshTokenFamily>(&family_id)
+        .load_folded::<RefreshTokenFamily>(&family_id)
         .await?;
     let start = family.grant().ok_or_else(invalid)?.clone();
     let prepared = prepare(state, client, &start, form).await;
@@ -123,8 +123,9 @@ pub async fn grant(
     let index_id = family_id.clone();
     let used = state
         .commands
-        .decide::<RefreshTokenFamily>(
+        .decide_loaded::<RefreshTokenFamily>(
             &family_id,
+            (family, version),
             RefreshTokenCommand::Use {
                 presented_digest: digest(presented),
                 client_id: client.id.clone(),
