@@ -76,7 +76,12 @@ async fn run(store: EventStore, mut receiver: mpsc::UnboundedReceiver<Unit>) {
     }
 }
 
-async fn commit_batch(store: &EventStore, batch: Vec<Unit>) {
+async fn commit_batch(store: &EventStore, mut batch: Vec<Unit>) {
+    if batch.len() == 1
+        && let Some(unit) = batch.pop()
+    {
+        return commit_alone(store, unit).await;
+    }
     let mut tx = match store.begin().await {
         Ok(tx) => tx,
         Err(e) => return fail(batch.into_iter().map(|u| u.reply), &e.to_string()),
@@ -106,6 +111,19 @@ async fn commit_batch(store: &EventStore, batch: Vec<Unit>) {
         }
         Err(e) => fail(written, &e.to_string()),
     }
+}
+
+/// A command with nobody to share its transaction: no savepoint needed, since its failure
+/// rolls back only itself anyway.
+async fn commit_alone(store: &EventStore, unit: Unit) {
+    let result = async {
+        let mut tx = store.begin().await?;
+        write(&mut tx, &unit.rows, unit.writers).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+    .await;
+    let _ = unit.reply.send(result);
 }
 
 /// One command inside a savepoint: `Ok(Err(_))` when the command failed and was undone

@@ -106,3 +106,25 @@ async fn a_failed_command_in_a_batch_undoes_only_itself() {
         assert!(report.ok(), "{report:?}");
     }
 }
+
+/// A command alone in its batch skips the savepoint; it must still write all or nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_alone_in_its_batch_still_writes_all_or_nothing() {
+    for db in TestDatabase::all().await {
+        let commands = Commands::new(&db.store);
+        let (broken, _) = commands
+            .decide::<Consent>("broken:app", grant("broken"), &ctx(), failing_lookup())
+            .await
+            .unwrap();
+        let result = commands.commit(vec![broken]).await;
+        assert!(matches!(result, Err(CommandError::Store(_))), "{result:?}");
+        assert_eq!(events_of(&db, "broken:app").await, 0);
+
+        let (fine, _) = commands
+            .decide::<Consent>("fine:app", grant("fine"), &ctx(), no_lookup())
+            .await
+            .unwrap();
+        commands.commit(vec![fine]).await.unwrap();
+        assert_eq!(events_of(&db, "fine:app").await, 1);
+    }
+}
