@@ -107,6 +107,25 @@ stop_server() {
 
 rss_mb() { awk '/VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$server/status"; }
 
+# The projection lag histogram's buckets (le -> count) as one line, for lag_p99_ms.
+lag_buckets() {
+  curl -fsS "http://127.0.0.1:$port/metrics" 2>/dev/null |
+    awk -F'[{}"]' '/^sigil_projection_lag_seconds_bucket/ { split($NF, v, " "); printf "%s=%s ", $5, v[1] }'
+}
+
+# p99 of the lag over one run, from the difference of two bucket lines: the upper bound of
+# the first bucket holding 99% of the events applied during the run, in ms.
+lag_p99_ms() { # BEFORE AFTER
+  python3 - "$1" "$2" <<'PY'
+import sys
+parse = lambda s: {k: float(v) for k, v in (kv.split("=") for kv in s.split())}
+before, after = parse(sys.argv[1]), parse(sys.argv[2])
+delta = sorted(((float("inf") if k == "+Inf" else float(k)), after[k] - before.get(k, 0)) for k in after)
+total = delta[-1][1] if delta else 0
+print(next((f"{le * 1000:g}" for le, n in delta if total and n >= 0.99 * total), "NA"))
+PY
+}
+
 run() { # TARGET SCENARIO CONCURRENCY
   local args=(--scenario "$2" --issuer "$issuer" --concurrency "$3" --duration "$duration")
   case $2 in
@@ -114,9 +133,11 @@ run() { # TARGET SCENARIO CONCURRENCY
     refresh | auth-code | userinfo) args+=(--client-id "$spa_id") ;;
     introspection) args+=(--client-id "$web_id" --client-secret "$web_secret") ;;
   esac
-  local line
+  local line before="" lag=NA
+  [ "$1" != peer ] && before=$(lag_buckets)
   line=$("$load" "${args[@]}" | grep '^RESULT') || line="RESULT scenario=$2 concurrency=$3 rps=0 p50_ms=0 p99_ms=0 ok=0 errors=failed"
-  echo "$line target=$1 rss_mb=$(rss_mb)" | tee -a "$out/results.txt"
+  [ "$1" != peer ] && lag=$(lag_p99_ms "$before" "$(lag_buckets)")
+  echo "$line target=$1 rss_mb=$(rss_mb) lag_p99_ms=$lag" | tee -a "$out/results.txt"
 }
 
 : >"$out/results.txt"

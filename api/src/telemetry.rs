@@ -36,6 +36,13 @@ pub fn metrics_handle() -> PrometheusHandle {
                     ],
                 )
                 .expect("non-empty buckets")
+                .set_buckets_for_metric(
+                    Matcher::Suffix("lag_seconds".into()),
+                    &[
+                        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 5.0,
+                    ],
+                )
+                .expect("non-empty buckets")
                 .install_recorder()
                 .expect("the metrics recorder is installed once")
         })

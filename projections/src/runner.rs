@@ -141,6 +141,7 @@ impl ProjectionRunner {
         }
         update.execute(&mut *tx).await?;
         tx.commit().await?;
+        record_lag(self.name, &events);
         Ok(events.len())
     }
 
@@ -262,6 +263,16 @@ impl Leadership {
             None => true,
             Some(c) => sqlx::query("SELECT 1").execute(c).await.is_ok(),
         }
+    }
+}
+
+/// How long each event took from its command to being visible in the read models: the
+/// `sigil_projection_lag_seconds` histogram (docs/performance.md reads its p99 under load).
+fn record_lag(runner: &'static str, events: &[StoredEvent]) {
+    let now = sigil_eventstore::now_micros();
+    let histogram = metrics::histogram!("sigil_projection_lag_seconds", "runner" => runner);
+    for event in events {
+        histogram.record((now - event.occurred_at).max(0) as f64 / 1e6);
     }
 }
 

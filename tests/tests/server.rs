@@ -73,6 +73,12 @@ async fn health_readiness_metrics_and_error_page() {
             metrics.contains("sigil_projection_position{projection=\"users\"}"),
             "{metrics}"
         );
+        // The signing keys made at start are events: the read models' runner has applied
+        // them and timed how long each took to become visible.
+        assert!(
+            metrics.contains("sigil_projection_lag_seconds_bucket{runner=\"all\",le=\"0.1\"}"),
+            "{metrics}"
+        );
 
         running.shutdown().await.unwrap();
     }
