@@ -8,6 +8,8 @@
 //! family's rotation names no user), so the first event that says it is remembered in
 //! `rm_audit_streams` and fills the gaps of the ones after.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 use sigil_eventstore::StoredEvent;
@@ -123,28 +125,6 @@ impl AuditView {
             None => Attribution::default(),
         })
     }
-
-    async fn remember(
-        tx: &mut AnyConnection,
-        event: &StoredEvent,
-        who: &Attribution,
-    ) -> Result<(), ProjectionError> {
-        sqlx::query(
-            "INSERT INTO rm_audit_streams (aggregate_type, aggregate_id, application_id, user_id, \
-             organization_id) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET \
-             application_id = excluded.application_id, user_id = excluded.user_id, \
-             organization_id = excluded.organization_id",
-        )
-        .bind(&event.aggregate_type)
-        .bind(&event.aggregate_id)
-        .bind(&who.application_id)
-        .bind(&who.user_id)
-        .bind(&who.organization_id)
-        .execute(&mut *tx)
-        .await?;
-        Ok(())
-    }
 }
 
 /// Streams whose own id says whom they are about need no memory.
@@ -167,46 +147,128 @@ impl Projection for AuditView {
         tx: &mut AnyConnection,
         event: &StoredEvent,
     ) -> Result<(), ProjectionError> {
-        let payload = fields(event);
-        let own = Attribution::of(event, &payload);
-        let who = if self_describing(&event.aggregate_type) {
-            own
-        } else {
-            // A stream's first event has nothing remembered before it: no need to look.
-            let remembered = if event.sequence == 1 {
-                Attribution::default()
+        self.apply_batch(tx, &[event]).await
+    }
+
+    /// Whom each event is about, with the streams' memory kept in a map for the batch; then
+    /// the entries and the changed memories written a few hundred rows per statement.
+    async fn apply_batch(
+        &self,
+        tx: &mut AnyConnection,
+        events: &[&StoredEvent],
+    ) -> Result<(), ProjectionError> {
+        let mut memory: HashMap<(&str, &str), Attribution> = HashMap::new();
+        let mut changed: Vec<(&str, &str)> = Vec::new();
+        let mut entries = Vec::with_capacity(events.len());
+        for event in events {
+            let payload = fields(event);
+            let own = Attribution::of(event, &payload);
+            let who = if self_describing(&event.aggregate_type) {
+                own
             } else {
-                Self::remembered(tx, event).await?
+                let key = (event.aggregate_type.as_str(), event.aggregate_id.as_str());
+                let remembered = match memory.get(&key) {
+                    Some(known) => known.clone(),
+                    // A stream's first event has nothing remembered before it: no need to look.
+                    None if event.sequence == 1 => Attribution::default(),
+                    None => Self::remembered(tx, event).await?,
+                };
+                let who = own.or(&remembered);
+                if !who.is_empty() && who != remembered {
+                    if !changed.contains(&key) {
+                        changed.push(key);
+                    }
+                    memory.insert(key, who.clone());
+                } else {
+                    memory.insert(key, remembered);
+                }
+                who
             };
-            let who = own.or(&remembered);
-            if !who.is_empty() && who != remembered {
-                Self::remember(tx, event, &who).await?;
-            }
-            who
-        };
-        let metadata = event.metadata();
-        sqlx::query(
+            entries.push((event, who, redact(payload).to_string()));
+        }
+        for chunk in changed.chunks(ROWS_PER_STATEMENT) {
+            Self::remember_all(tx, chunk, &memory).await?;
+        }
+        for chunk in entries.chunks(ROWS_PER_STATEMENT) {
+            Self::insert_entries(tx, chunk).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Rows per multi-row INSERT: 14 parameters each stays far below SQLite's 32,766 and
+/// PostgreSQL's 65,535 parameters per statement.
+const ROWS_PER_STATEMENT: usize = 200;
+
+/// `($n, $n+1, …), (…)`: `rows` groups of `width` numbered parameters.
+fn value_groups(rows: usize, width: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let group: Vec<String> = (1..=width).map(|c| format!("${}", r * width + c)).collect();
+            format!("({})", group.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl AuditView {
+    async fn remember_all(
+        tx: &mut AnyConnection,
+        streams: &[(&str, &str)],
+        memory: &HashMap<(&str, &str), Attribution>,
+    ) -> Result<(), ProjectionError> {
+        let sql = format!(
+            "INSERT INTO rm_audit_streams (aggregate_type, aggregate_id, application_id, user_id, \
+             organization_id) VALUES {} \
+             ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET \
+             application_id = excluded.application_id, user_id = excluded.user_id, \
+             organization_id = excluded.organization_id",
+            value_groups(streams.len(), 5)
+        );
+        let mut query = sqlx::query(&sql);
+        for key in streams {
+            let who = memory.get(key).cloned().unwrap_or_default();
+            query = query
+                .bind(key.0)
+                .bind(key.1)
+                .bind(who.application_id)
+                .bind(who.user_id)
+                .bind(who.organization_id);
+        }
+        query.execute(&mut *tx).await?;
+        Ok(())
+    }
+
+    async fn insert_entries(
+        tx: &mut AnyConnection,
+        entries: &[(&&StoredEvent, Attribution, String)],
+    ) -> Result<(), ProjectionError> {
+        let sql = format!(
             "INSERT INTO rm_audit_log (position, occurred_at, event_type, aggregate_type, \
              aggregate_id, actor, application_id, user_id, organization_id, ip, user_agent, \
-             request_id, details, hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-        )
-        .bind(event.position)
-        .bind(event.occurred_at)
-        .bind(&event.event_type)
-        .bind(&event.aggregate_type)
-        .bind(&event.aggregate_id)
-        .bind(metadata.actor)
-        .bind(who.application_id)
-        .bind(who.user_id)
-        .bind(who.organization_id)
-        .bind(metadata.ip)
-        .bind(metadata.user_agent)
-        .bind(metadata.request_id)
-        .bind(redact(payload).to_string())
-        .bind(hex::encode(event.hash))
-        .execute(&mut *tx)
-        .await?;
+             request_id, details, hash) VALUES {}",
+            value_groups(entries.len(), 14)
+        );
+        let mut query = sqlx::query(&sql);
+        for (event, who, details) in entries {
+            let metadata = event.metadata();
+            query = query
+                .bind(event.position)
+                .bind(event.occurred_at)
+                .bind(event.event_type.as_str())
+                .bind(event.aggregate_type.as_str())
+                .bind(event.aggregate_id.as_str())
+                .bind(metadata.actor)
+                .bind(who.application_id.clone())
+                .bind(who.user_id.clone())
+                .bind(who.organization_id.clone())
+                .bind(metadata.ip)
+                .bind(metadata.user_agent)
+                .bind(metadata.request_id)
+                .bind(details.as_str())
+                .bind(hex::encode(event.hash));
+        }
+        query.execute(&mut *tx).await?;
         Ok(())
     }
 }

@@ -37,6 +37,20 @@ pub trait Projection: Send + Sync {
         tx: &mut AnyConnection,
         event: &StoredEvent,
     ) -> Result<(), ProjectionError>;
+
+    /// Applies a batch of events, in position order, with the same result as applying each
+    /// in turn. A read model that writes a row per event overrides it to write them with
+    /// few statements (a rebuild replays the whole log through here).
+    async fn apply_batch(
+        &self,
+        tx: &mut AnyConnection,
+        events: &[&StoredEvent],
+    ) -> Result<(), ProjectionError> {
+        for event in events {
+            self.apply(tx, event).await?;
+        }
+        Ok(())
+    }
 }
 
 /// Drives one [`Projection`], or several together ([`ProjectionRunner::group`]): a group
@@ -118,11 +132,11 @@ impl ProjectionRunner {
         let Some(last) = events.last().map(|e| e.position) else {
             return Ok(0);
         };
-        for event in &events {
-            for (projection, applied) in self.projections.iter().zip(&positions) {
-                if event.position > *applied {
-                    projection.apply(&mut tx, event).await?;
-                }
+        // Read models own separate tables, so each may take its part of the batch in turn.
+        for (projection, applied) in self.projections.iter().zip(&positions) {
+            let part: Vec<&StoredEvent> = events.iter().filter(|e| e.position > *applied).collect();
+            if !part.is_empty() {
+                projection.apply_batch(&mut tx, &part).await?;
             }
         }
         let behind: Vec<&str> = names
