@@ -41,8 +41,8 @@ def tables(rows):
     print("Idle RSS (MB): " + ", ".join(f"{LABELS.get(t, t)} {v}" for t, v in idle.items()))
     for scenario, runs in by.items():
         print(f"\n### {scenario}\n")
-        print("| concurrency | target | req/s | p50 ms | p99 ms | RSS MB | errors | Sigil/peer |")
-        print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+        print("| concurrency | target | req/s | p50 ms | p99 ms | RSS MB | errors | lag p99 ms | Sigil/peer |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         for c in sorted({c for _, c in runs}):
             peer = runs.get(("peer", c))
             for target in ("sqlite", "postgres", "peer"):
@@ -53,7 +53,7 @@ def tables(rows):
                 if target != "peer" and peer and num(peer["rps"]) > 0:
                     ratio = f"{num(r['rps']) / num(peer['rps']):.2f}×"
                 print(f"| {c} | {LABELS[target]} | {num(r['rps']):.0f} | {r['p50_ms']} | {r['p99_ms']} "
-                      f"| {r['rss_mb']} | {r['errors']} | {ratio} |")
+                      f"| {r['rss_mb']} | {r['errors']} | {r.get('lag_p99_ms', '')} | {ratio} |")
     return by
 
 
