@@ -105,7 +105,7 @@ def main():
     out = sys.argv[2]
     with open(f"{out}/results.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=["target", "scenario", "concurrency", "rps", "p50_ms", "p99_ms",
-                                               "ok", "errors", "rss_mb"])
+                                               "ok", "errors", "rss_mb", "lag_p99_ms"])
         writer.writeheader()
         for r in rows:
             writer.writerow({k: r.get(k, "") for k in writer.fieldnames})
