@@ -118,7 +118,12 @@ lag_buckets() {
 lag_p99_ms() { # BEFORE AFTER
   python3 - "$1" "$2" <<'PY'
 import sys
-parse = lambda s: {k: float(v) for k, v in (kv.split("=") for kv in s.split())}
+def parse(text):  # every runner's series, summed bucket by bucket
+    sums = {}
+    for kv in text.split():
+        k, v = kv.split("=")
+        sums[k] = sums.get(k, 0) + float(v)
+    return sums
 before, after = parse(sys.argv[1]), parse(sys.argv[2])
 delta = sorted(((float("inf") if k == "+Inf" else float(k)), after[k] - before.get(k, 0)) for k in after)
 total = delta[-1][1] if delta else 0
