@@ -248,12 +248,7 @@ impl Commands {
             return Ok((aggregate, version));
         }
         for stored in newer {
-            let event: A::Event =
-                serde_json::from_str(&stored.payload).map_err(|e| StoreError::Corrupt {
-                    position: stored.position,
-                    reason: e.to_string(),
-                })?;
-            aggregate.apply(event);
+            aggregate.apply(decode::<A>(&stored)?);
             version = stored.sequence;
         }
         let mut memory = self.folded_memory();
@@ -272,6 +267,14 @@ impl Commands {
     }
 }
 
+/// One stored event as the aggregate's event type; unreadable means the log is corrupt.
+fn decode<A: Aggregate>(stored: &StoredEvent) -> Result<A::Event, StoreError> {
+    serde_json::from_str(&stored.payload).map_err(|e| StoreError::Corrupt {
+        position: stored.position,
+        reason: e.to_string(),
+    })
+}
+
 /// Applies a stream's events, in order, up to the first that occurred after `as_of`.
 /// Returns the aggregate and the last event applied.
 pub fn fold_as_of<A: Aggregate>(
@@ -284,12 +287,7 @@ pub fn fold_as_of<A: Aggregate>(
         if stored.occurred_at > as_of {
             break;
         }
-        let event: A::Event =
-            serde_json::from_str(&stored.payload).map_err(|e| StoreError::Corrupt {
-                position: stored.position,
-                reason: e.to_string(),
-            })?;
-        aggregate.apply(event);
+        aggregate.apply(decode::<A>(&stored)?);
         last = Some(stored);
     }
     Ok((aggregate, last))
