@@ -98,28 +98,25 @@ async fn lock_holders(
     .await
     .unwrap();
     let ports: Vec<HashSet<i32>> = nodes.iter().map(|n| database_ports(n)).collect();
-    let mut holders: HashMap<String, usize> = HashMap::new();
-    for name in [READ_MODELS_LOCK] {
-        let key = lock_key(name);
-        let held: Vec<i32> = rows
-            .iter()
-            .filter(|(hi, lo, _)| (hi << 32) | lo == key)
-            .map(|(_, _, port)| *port)
-            .collect();
-        let [port] = held[..] else {
-            return Err(format!("{name} is locked by {} sessions", held.len()));
-        };
-        let owner: Vec<usize> = (0..nodes.len())
-            .filter(|&i| ports[i].contains(&port))
-            .collect();
-        let [owner] = owner[..] else {
-            return Err(format!(
-                "the lock on {name} is held from port {port}, not by exactly one node"
-            ));
-        };
-        holders.insert(name.to_string(), owner);
-    }
-    Ok(holders)
+    let name = READ_MODELS_LOCK;
+    let key = lock_key(name);
+    let held: Vec<i32> = rows
+        .iter()
+        .filter(|(hi, lo, _)| (hi << 32) | lo == key)
+        .map(|(_, _, port)| *port)
+        .collect();
+    let [port] = held[..] else {
+        return Err(format!("{name} is locked by {} sessions", held.len()));
+    };
+    let owner: Vec<usize> = (0..nodes.len())
+        .filter(|&i| ports[i].contains(&port))
+        .collect();
+    let [owner] = owner[..] else {
+        return Err(format!(
+            "the lock on {name} is held from port {port}, not by exactly one node"
+        ));
+    };
+    Ok(HashMap::from([(name.to_string(), owner)]))
 }
 
 /// Every read model's checkpoint at the log's last position.
