@@ -329,7 +329,29 @@ impl Commands {
         A: Aggregate<Services = ()>,
         A::Event: 'static,
     {
-        let (decision, events) = self.decide::<A>(id, command, context, index).await?;
+        let loaded = self.load::<A>(id).await?;
+        self.execute_loaded::<A>(id, loaded, command, context, index)
+            .await
+    }
+
+    /// [`Commands::execute_indexed`] on a state the caller already has: just loaded, or the
+    /// empty state of a stream whose id it has just made up. A stale state only costs a
+    /// `Conflict` at commit.
+    pub async fn execute_loaded<A>(
+        &self,
+        id: &str,
+        loaded: (A, i64),
+        command: A::Command,
+        context: &CommandContext,
+        index: Index<'static, A::Event>,
+    ) -> Result<Vec<A::Event>, CommandError<A::Error>>
+    where
+        A: Aggregate<Services = ()>,
+        A::Event: 'static,
+    {
+        let (decision, events) = self
+            .decide_loaded::<A>(id, loaded, command, context, index)
+            .await?;
         self.commit(vec![decision])
             .await
             .map_err(CommandError::from_commit)?;
@@ -448,11 +470,20 @@ impl Commands {
                 Err(back) => (rows, writers) = back,
             }
         }
-        let mut tx = self.store.begin().await?;
-        write(&mut tx, &rows, writers).await?;
-        tx.commit().await?;
-        Ok(())
+        commit_alone(&self.store, &rows, writers).await
     }
+}
+
+/// Commits decisions' rows in a transaction of their own: all of them or none.
+pub(crate) async fn commit_alone(
+    store: &EventStore,
+    rows: &[Vec<NewEvent>],
+    writers: Vec<Writer>,
+) -> Result<(), CommandError<std::convert::Infallible>> {
+    let mut tx = store.begin().await?;
+    write(&mut tx, rows, writers).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Appends the events and runs the lookup writers inside `tx`.

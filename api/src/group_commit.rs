@@ -14,7 +14,7 @@ use std::convert::Infallible;
 use sigil_eventstore::{AppendTx, EventStore, NewEvent};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::commands::{CommandError, Writer, write};
+use crate::commands::{CommandError, Writer, commit_alone, write};
 
 /// The most commands one transaction takes: bounds how long the write lock is held.
 const MAX_BATCH: usize = 128;
@@ -77,10 +77,14 @@ async fn run(store: EventStore, mut receiver: mpsc::UnboundedReceiver<Unit>) {
 }
 
 async fn commit_batch(store: &EventStore, mut batch: Vec<Unit>) {
+    // A command with nobody to share its transaction needs no savepoint: its failure rolls
+    // back only itself anyway.
     if batch.len() == 1
         && let Some(unit) = batch.pop()
     {
-        return commit_alone(store, unit).await;
+        let result = commit_alone(store, &unit.rows, unit.writers).await;
+        let _ = unit.reply.send(result);
+        return;
     }
     let mut tx = match store.begin().await {
         Ok(tx) => tx,
@@ -111,19 +115,6 @@ async fn commit_batch(store: &EventStore, mut batch: Vec<Unit>) {
         }
         Err(e) => fail(written, &e.to_string()),
     }
-}
-
-/// A command with nobody to share its transaction: no savepoint needed, since its failure
-/// rolls back only itself anyway.
-async fn commit_alone(store: &EventStore, unit: Unit) {
-    let result = async {
-        let mut tx = store.begin().await?;
-        write(&mut tx, &unit.rows, unit.writers).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-    .await;
-    let _ = unit.reply.send(result);
 }
 
 /// One command inside a savepoint: `Ok(Err(_))` when the command failed and was undone

@@ -149,9 +149,9 @@ pub async fn issue(
     let index_id = token_id.to_string();
     // The id was made up for this token, so its stream is new: nothing to read first. Were
     // it taken after all, the commit would conflict rather than overwrite.
-    let decided = state
+    let issued = state
         .commands
-        .decide_loaded::<AccessToken>(
+        .execute_loaded::<AccessToken>(
             token_id,
             (AccessToken::default(), 0),
             AccessTokenCommand::Issue(issue),
@@ -159,14 +159,6 @@ pub async fn issue(
             Box::new(move |conn, events| Box::pin(index(conn, index_id, now, events))),
         )
         .await;
-    let issued = match decided {
-        Ok((decision, _)) => state
-            .commands
-            .commit(vec![decision])
-            .await
-            .map_err(CommandError::<AccessTokenError>::from_commit),
-        Err(e) => Err(e),
-    };
     match issued {
         Ok(_) => Ok(()),
         Err(CommandError::Rejected(AccessTokenError::Revoked) | CommandError::Conflict) => {
