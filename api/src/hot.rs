@@ -95,12 +95,12 @@ impl HotAggregates {
 
     /// Forgets one stream's state because it has moved.
     pub fn evict(&self, aggregate_type: &str, id: &str) {
-        if !is_hot(aggregate_type) {
+        let Some(hot_type) = HOT_TYPES.iter().find(|t| **t == aggregate_type) else {
             return;
-        }
+        };
         let mut entries = self.write();
         self.generation.fetch_add(1, Ordering::SeqCst);
-        entries.retain(|(t, i), _| !(*t == aggregate_type && i == id));
+        entries.remove(&(*hot_type, id.to_string()));
     }
 
     /// Evicts what other processes change, until `shutdown` turns true. Caching starts
