@@ -176,6 +176,15 @@ async fn sqlite_pool(url: &str, max: u32) -> Result<AnyPool, StoreError> {
         .await?)
 }
 
+/// `$first, $first+1, …`: `count` numbered parameters, for an `IN (…)` list or one row of a
+/// multi-row `VALUES`; the same text on PostgreSQL and SQLite.
+pub fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

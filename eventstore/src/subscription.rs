@@ -197,11 +197,10 @@ impl EventStore {
         if frontier <= after || types.is_empty() {
             return Ok((frontier.max(after), Vec::new()));
         }
-        let placeholders: Vec<String> = (3..3 + types.len()).map(|i| format!("${i}")).collect();
         let sql = format!(
             "SELECT DISTINCT aggregate_type, aggregate_id FROM events \
              WHERE position > $1 AND position <= $2 AND aggregate_type IN ({})",
-            placeholders.join(", ")
+            crate::db::placeholders(3, types.len())
         );
         let mut query = sqlx::query_as::<_, (String, String)>(&sql)
             .bind(after)

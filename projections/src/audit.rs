@@ -8,12 +8,12 @@
 //! family's rotation names no user), so the first event that says it is remembered in
 //! `rm_audit_streams` and fills the gaps of the ones after.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use serde_json::{Map, Value};
-use sigil_eventstore::StoredEvent;
 use sigil_eventstore::sqlx::{self, AnyConnection, Row};
+use sigil_eventstore::{StoredEvent, placeholders};
 
 use crate::{Projection, ProjectionError};
 
@@ -158,7 +158,7 @@ impl Projection for AuditView {
         events: &[&StoredEvent],
     ) -> Result<(), ProjectionError> {
         let mut memory: HashMap<(&str, &str), Attribution> = HashMap::new();
-        let mut changed: Vec<(&str, &str)> = Vec::new();
+        let mut changed: HashSet<(&str, &str)> = HashSet::new();
         let mut entries = Vec::with_capacity(events.len());
         for event in events {
             let payload = fields(event);
@@ -175,9 +175,7 @@ impl Projection for AuditView {
                 };
                 let who = own.or(&remembered);
                 if !who.is_empty() && who != remembered {
-                    if !changed.contains(&key) {
-                        changed.push(key);
-                    }
+                    changed.insert(key);
                     memory.insert(key, who.clone());
                 } else {
                     memory.insert(key, remembered);
@@ -186,6 +184,7 @@ impl Projection for AuditView {
             };
             entries.push((event, who, redact(payload).to_string()));
         }
+        let changed: Vec<(&str, &str)> = changed.into_iter().collect();
         for chunk in changed.chunks(ROWS_PER_STATEMENT) {
             Self::remember_all(tx, chunk, &memory).await?;
         }
@@ -204,10 +203,7 @@ const ROWS_PER_STATEMENT: usize = 25;
 /// `($n, $n+1, …), (…)`: `rows` groups of `width` numbered parameters.
 fn value_groups(rows: usize, width: usize) -> String {
     (0..rows)
-        .map(|r| {
-            let group: Vec<String> = (1..=width).map(|c| format!("${}", r * width + c)).collect();
-            format!("({})", group.join(", "))
-        })
+        .map(|r| format!("({})", placeholders(r * width + 1, width)))
         .collect::<Vec<_>>()
         .join(", ")
 }

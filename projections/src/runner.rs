@@ -12,7 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 use sigil_eventstore::sqlx::{self, Any, AnyConnection, Connection, Transaction};
-use sigil_eventstore::{Backend, EventStore, StoredEvent};
+use sigil_eventstore::{Backend, EventStore, StoredEvent, placeholders};
 use tokio::sync::watch;
 
 use crate::ProjectionError;
@@ -109,11 +109,7 @@ impl ProjectionRunner {
             query = query.bind(*name);
         }
         let rows = query.fetch_all(self.store.pool()).await?;
-        Ok(names
-            .iter()
-            .map(|n| rows.iter().find(|(r, _)| r == n).map_or(0, |(_, p)| *p))
-            .min()
-            .unwrap_or(0))
+        Ok(in_order(&names, &rows).into_iter().min().unwrap_or(0))
     }
 
     /// Applies one batch; returns how many events it read.
@@ -290,14 +286,6 @@ fn record_lag(runner: &'static str, events: &[StoredEvent]) {
     }
 }
 
-/// `$first, $first+1, ...`: `count` numbered parameters for an `IN (...)` list.
-fn placeholders(first: usize, count: usize) -> String {
-    (first..first + count)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// Locks (creating if needed) the checkpoint rows of `names`; returns their positions in the
 /// same order.
 async fn lock_checkpoints(
@@ -328,10 +316,15 @@ async fn lock_checkpoints(
         select = select.bind(*name);
     }
     let rows = select.fetch_all(&mut **tx).await?;
-    Ok(names
+    Ok(in_order(names, &rows))
+}
+
+/// The positions of `names` from checkpoint rows, in the order of `names`; 0 for none yet.
+fn in_order(names: &[&str], rows: &[(String, i64)]) -> Vec<i64> {
+    names
         .iter()
         .map(|n| rows.iter().find(|(r, _)| r == n).map_or(0, |(_, p)| *p))
-        .collect())
+        .collect()
 }
 
 /// Advisory lock keys are 64-bit: the first eight bytes of a hash of the projection's name.

@@ -8,8 +8,8 @@ pub mod export;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::Value;
-use sigil_eventstore::micros_to_utc;
 use sigil_eventstore::sqlx::{self, AnyPool, Row, any::AnyRow};
+use sigil_eventstore::{micros_to_utc, placeholders};
 
 /// One entry of the audit trail.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -90,11 +90,10 @@ impl AuditFilter {
             );
         }
         if !self.event_types.is_empty() {
-            let first = args.len() + 2;
-            let placeholders: Vec<String> = (0..self.event_types.len())
-                .map(|i| format!("${}", first + i))
-                .collect();
-            sql.push_str(&format!(" AND event_type IN ({})", placeholders.join(", ")));
+            sql.push_str(&format!(
+                " AND event_type IN ({})",
+                placeholders(args.len() + 2, self.event_types.len())
+            ));
             args.extend(self.event_types.iter().cloned().map(Arg::Text));
         }
         (sql, args)
