@@ -113,22 +113,26 @@ fn catch_up(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(20));
     group.throughput(Throughput::Elements(CATCH_UP_EVENTS));
     for (backend, db) in &databases {
-        let runner = ProjectionRunner::new(db.store.clone(), Arc::new(AuditView));
-        group.bench_function(BenchmarkId::from_parameter(backend), |b| {
-            b.to_async(&runtime).iter_custom(|iters| {
-                let runner = runner.clone();
-                async move {
-                    let mut total = Duration::ZERO;
-                    for _ in 0..iters {
-                        runner.reset().await.unwrap();
-                        let started = Instant::now();
-                        runner.catch_up().await.unwrap();
-                        total += started.elapsed();
+        // The server's live batch, and the larger one a rebuild reads.
+        for batch in [500, 5_000] {
+            let runner =
+                ProjectionRunner::new(db.store.clone(), Arc::new(AuditView)).with_batch(batch);
+            group.bench_function(BenchmarkId::new(*backend, batch), |b| {
+                b.to_async(&runtime).iter_custom(|iters| {
+                    let runner = runner.clone();
+                    async move {
+                        let mut total = Duration::ZERO;
+                        for _ in 0..iters {
+                            runner.reset().await.unwrap();
+                            let started = Instant::now();
+                            runner.catch_up().await.unwrap();
+                            total += started.elapsed();
+                        }
+                        total
                     }
-                    total
-                }
-            })
-        });
+                })
+            });
+        }
     }
     group.finish();
 }

@@ -1,12 +1,13 @@
 //! Connections: one `sqlx` Any pool for reads and a writer pool, on PostgreSQL or SQLite,
 //! chosen by the URL at run time; and the migrations of `migrations/{postgres,sqlite}`.
 
+use std::borrow::Cow;
 use std::path::Path;
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::Migrator;
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyConnection, AnyPool, Executor};
 
 use crate::StoreError;
 
@@ -29,6 +30,42 @@ impl Backend {
         } else {
             Err(StoreError::UnsupportedUrl(url.to_string()))
         }
+    }
+
+    /// The backend behind a connection of the Any driver.
+    pub fn of(connection: &AnyConnection) -> Backend {
+        match connection.backend_name() {
+            "PostgreSQL" => Backend::Postgres,
+            _ => Backend::Sqlite,
+        }
+    }
+
+    /// `sql` as this backend binds its parameters fastest. Statements are written with
+    /// PostgreSQL's `$1, $2, …`; SQLite gets anonymous `?`s when those run in order, once
+    /// each, because sqlx's SQLite driver looks every named parameter up by name, a cost
+    /// that grows with the square of the parameters of a multi-row insert.
+    pub fn parameters(self, sql: &str) -> Cow<'_, str> {
+        if self == Backend::Postgres {
+            return Cow::Borrowed(sql);
+        }
+        let mut out = String::with_capacity(sql.len());
+        let mut expected = 1usize;
+        let mut rest = sql;
+        while let Some(at) = rest.find('$') {
+            out.push_str(&rest[..at]);
+            let digits = rest[at + 1..]
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(rest.len() - at - 1);
+            match rest[at + 1..at + 1 + digits].parse::<usize>() {
+                Ok(n) if n == expected => out.push('?'),
+                // Out of order, repeated, or not a parameter: the statement keeps its names.
+                _ => return Cow::Borrowed(sql),
+            }
+            expected += 1;
+            rest = &rest[at + 1 + digits..];
+        }
+        out.push_str(rest);
+        Cow::Owned(out)
     }
 
     fn migrator(self) -> &'static Migrator {
@@ -185,9 +222,38 @@ pub fn placeholders(first: usize, count: usize) -> String {
         .join(", ")
 }
 
+/// `($1, …, $width), ($width+1, …), …`: `rows` groups of `width` numbered parameters, the
+/// `VALUES` of a multi-row insert.
+pub fn value_groups(rows: usize, width: usize) -> String {
+    (0..rows)
+        .map(|r| format!("({})", placeholders(r * width + 1, width)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn value_groups_number_parameters_row_after_row() {
+        assert_eq!(placeholders(3, 2), "$3, $4");
+        assert_eq!(value_groups(2, 3), "($1, $2, $3), ($4, $5, $6)");
+    }
+
+    #[test]
+    fn sqlite_gets_anonymous_parameters_only_when_they_run_in_order() {
+        let sql = "INSERT INTO t VALUES ($1, $2), ($3, $4)";
+        assert_eq!(Backend::Postgres.parameters(sql), sql);
+        assert_eq!(
+            Backend::Sqlite.parameters(sql),
+            "INSERT INTO t VALUES (?, ?), (?, ?)"
+        );
+        assert_eq!(Backend::Sqlite.parameters("a = $10"), "a = $10");
+        for kept in ["a = $2 AND b = $1", "a = $1 OR b = $1", "a = '$'"] {
+            assert_eq!(Backend::Sqlite.parameters(kept), kept);
+        }
+    }
 
     #[test]
     fn backend_is_chosen_by_scheme() {

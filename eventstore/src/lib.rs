@@ -22,7 +22,7 @@ mod verify;
 pub mod testing;
 
 pub use checkpoint::Checkpoint;
-pub use db::{Backend, placeholders};
+pub use db::{Backend, placeholders, value_groups};
 pub use error::StoreError;
 pub use event::{EventMetadata, NewEvent, StoredEvent, micros_to_utc, now_micros, utc_to_micros};
 pub use hash::CheckpointBody;

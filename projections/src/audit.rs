@@ -8,12 +8,12 @@
 //! family's rotation names no user), so the first event that says it is remembered in
 //! `rm_audit_streams` and fills the gaps of the ones after.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 use sigil_eventstore::sqlx::{self, AnyConnection, Row};
-use sigil_eventstore::{StoredEvent, placeholders};
+use sigil_eventstore::{Backend, StoredEvent, placeholders, value_groups};
 
 use crate::{Projection, ProjectionError};
 
@@ -104,26 +104,45 @@ pub fn redact(value: Value) -> Value {
 }
 
 impl AuditView {
+    /// What `rm_audit_streams` remembers of the streams whose memory the batch needs: those
+    /// that enter the batch past their first event. One query per stream type.
     async fn remembered(
         tx: &mut AnyConnection,
-        event: &StoredEvent,
-    ) -> Result<Attribution, ProjectionError> {
-        let row = sqlx::query(
-            "SELECT application_id, user_id, organization_id FROM rm_audit_streams \
-             WHERE aggregate_type = $1 AND aggregate_id = $2",
-        )
-        .bind(&event.aggregate_type)
-        .bind(&event.aggregate_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        Ok(match row {
-            Some(row) => Attribution {
-                application_id: row.try_get("application_id")?,
-                user_id: row.try_get("user_id")?,
-                organization_id: row.try_get("organization_id")?,
-            },
-            None => Attribution::default(),
-        })
+        events: &[&StoredEvent],
+    ) -> Result<HashMap<(String, String), Attribution>, ProjectionError> {
+        let mut seen = HashSet::new();
+        let mut wanted: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for event in events {
+            let key = (event.aggregate_type.as_str(), event.aggregate_id.as_str());
+            if !self_describing(key.0) && seen.insert(key) && event.sequence > 1 {
+                wanted.entry(key.0).or_default().push(key.1);
+            }
+        }
+        let mut remembered = HashMap::new();
+        for (aggregate_type, ids) in wanted {
+            for chunk in ids.chunks(ROWS_PER_STATEMENT * 4) {
+                let sql = format!(
+                    "SELECT aggregate_id, application_id, user_id, organization_id \
+                     FROM rm_audit_streams WHERE aggregate_type = $1 AND aggregate_id IN ({})",
+                    placeholders(2, chunk.len())
+                );
+                let sql = Backend::of(tx).parameters(&sql);
+                let mut query = sqlx::query(&sql).bind(aggregate_type);
+                for id in chunk {
+                    query = query.bind(*id);
+                }
+                for row in query.fetch_all(&mut *tx).await? {
+                    let id: String = row.try_get("aggregate_id")?;
+                    let who = Attribution {
+                        application_id: row.try_get("application_id")?,
+                        user_id: row.try_get("user_id")?,
+                        organization_id: row.try_get("organization_id")?,
+                    };
+                    remembered.insert((aggregate_type.to_owned(), id), who);
+                }
+            }
+        }
+        Ok(remembered)
     }
 }
 
@@ -150,13 +169,15 @@ impl Projection for AuditView {
         self.apply_batch(tx, &[event]).await
     }
 
-    /// Whom each event is about, with the streams' memory kept in a map for the batch; then
-    /// the entries and the changed memories written a few hundred rows per statement.
+    /// Whom each event is about: the streams' memory is read for the whole batch at once and
+    /// kept in a map; then the entries and the changed memories are written a few dozen rows
+    /// per statement.
     async fn apply_batch(
         &self,
         tx: &mut AnyConnection,
         events: &[&StoredEvent],
     ) -> Result<(), ProjectionError> {
+        let stored = Self::remembered(tx, events).await?;
         let mut memory: HashMap<(&str, &str), Attribution> = HashMap::new();
         let mut changed: HashSet<(&str, &str)> = HashSet::new();
         let mut entries = Vec::with_capacity(events.len());
@@ -169,9 +190,10 @@ impl Projection for AuditView {
                 let key = (event.aggregate_type.as_str(), event.aggregate_id.as_str());
                 let remembered = match memory.get(&key) {
                     Some(known) => known.clone(),
-                    // A stream's first event has nothing remembered before it: no need to look.
-                    None if event.sequence == 1 => Attribution::default(),
-                    None => Self::remembered(tx, event).await?,
+                    None => stored
+                        .get(&(key.0.to_owned(), key.1.to_owned()))
+                        .cloned()
+                        .unwrap_or_default(),
                 };
                 let who = own.or(&remembered);
                 if !who.is_empty() && who != remembered {
@@ -198,15 +220,7 @@ impl Projection for AuditView {
 /// Rows per multi-row INSERT. Few: sqlx's SQLite driver looks each parameter up by name,
 /// so a statement costs the square of its parameters (at 200 rows, that lookup was 59% of a
 /// rebuild's time).
-const ROWS_PER_STATEMENT: usize = 25;
-
-/// `($n, $n+1, …), (…)`: `rows` groups of `width` numbered parameters.
-fn value_groups(rows: usize, width: usize) -> String {
-    (0..rows)
-        .map(|r| format!("({})", placeholders(r * width + 1, width)))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
+pub(crate) const ROWS_PER_STATEMENT: usize = 25;
 
 impl AuditView {
     async fn remember_all(
@@ -222,6 +236,7 @@ impl AuditView {
              organization_id = excluded.organization_id",
             value_groups(streams.len(), 5)
         );
+        let sql = Backend::of(tx).parameters(&sql);
         let mut query = sqlx::query(&sql);
         for key in streams {
             let who = memory.get(key).cloned().unwrap_or_default();
@@ -246,6 +261,7 @@ impl AuditView {
              request_id, details, hash) VALUES {}",
             value_groups(entries.len(), 14)
         );
+        let sql = Backend::of(tx).parameters(&sql);
         let mut query = sqlx::query(&sql);
         for (event, who, details) in entries {
             let metadata = event.metadata();
