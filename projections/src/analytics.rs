@@ -11,9 +11,12 @@ use async_trait::async_trait;
 use sigil_domain::access_token::{AccessTokenEvent, GrantType};
 use sigil_domain::consent::ConsentEvent;
 use sigil_domain::session::{SessionEvent, SignInAttemptEvent};
-use sigil_eventstore::StoredEvent;
-use sigil_eventstore::sqlx::{self, AnyConnection, Row};
+use std::collections::{BTreeMap, BTreeSet};
 
+use sigil_eventstore::sqlx::{self, AnyConnection, Row};
+use sigil_eventstore::{Backend, StoredEvent, value_groups};
+
+use crate::audit::ROWS_PER_STATEMENT;
 use crate::read_models::decode;
 use crate::{Projection, ProjectionError};
 
@@ -31,65 +34,207 @@ pub fn tokens_metric(grant: GrantType) -> String {
 
 pub struct AnalyticsView;
 
-impl AnalyticsView {
-    async fn count(
-        tx: &mut AnyConnection,
-        application_id: &str,
-        at: i64,
-        metric: &str,
-    ) -> Result<(), ProjectionError> {
-        sqlx::query(
-            "INSERT INTO rm_app_access (application_id, bucket, metric, count) \
-             VALUES ($1, $2, $3, 1) ON CONFLICT (application_id, bucket, metric) \
-             DO UPDATE SET count = rm_app_access.count + 1",
-        )
-        .bind(application_id)
-        .bind(bucket_start(at, HOUR_MICROS))
-        .bind(metric)
-        .execute(&mut *tx)
-        .await?;
-        Ok(())
+/// What one batch adds to the analytics tables, summed in memory so that each table takes a
+/// few multi-row statements per batch instead of several round trips per event. Ordered
+/// maps: the rows go out in a stable order.
+#[derive(Default)]
+struct Tally {
+    /// (application, hour, metric) → how many.
+    counts: BTreeMap<(String, i64, String), i64>,
+    /// (application, granularity, bucket, user).
+    users: BTreeSet<(String, &'static str, i64, String)>,
+    /// (user, application) → first and last use, sign-ins, tokens.
+    user_apps: BTreeMap<(String, String), Access>,
+    /// consent id → (application, user), granted in this batch.
+    consents: BTreeMap<String, (String, String)>,
+}
+
+struct Access {
+    first: i64,
+    last: i64,
+    sign_ins: i64,
+    tokens: i64,
+}
+
+impl Tally {
+    fn count(&mut self, application_id: &str, at: i64, metric: &str) {
+        let key = (
+            application_id.to_owned(),
+            bucket_start(at, HOUR_MICROS),
+            metric.to_owned(),
+        );
+        *self.counts.entry(key).or_default() += 1;
     }
 
     /// Records that `user_id` used `application_id` at `at`.
-    async fn used(
-        tx: &mut AnyConnection,
-        application_id: &str,
-        user_id: &str,
-        at: i64,
-        sign_in: bool,
-    ) -> Result<(), ProjectionError> {
+    fn used(&mut self, application_id: &str, user_id: &str, at: i64, sign_in: bool) {
         for (granularity, width) in [("h", HOUR_MICROS), ("d", DAY_MICROS)] {
-            sqlx::query(
-                "INSERT INTO rm_app_access_users (application_id, granularity, bucket, user_id) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-            )
-            .bind(application_id)
-            .bind(granularity)
-            .bind(bucket_start(at, width))
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?;
+            self.users.insert((
+                application_id.to_owned(),
+                granularity,
+                bucket_start(at, width),
+                user_id.to_owned(),
+            ));
         }
-        let (sign_ins, tokens) = if sign_in { (1i64, 0i64) } else { (0, 1) };
-        sqlx::query(
-            "INSERT INTO rm_user_app_access (user_id, application_id, first_access, last_access, \
-             sign_ins, tokens_issued) VALUES ($1, $2, $3, $3, $4, $5) \
-             ON CONFLICT (user_id, application_id) DO UPDATE SET \
-             first_access = CASE WHEN excluded.first_access < rm_user_app_access.first_access \
-                 THEN excluded.first_access ELSE rm_user_app_access.first_access END, \
-             last_access = CASE WHEN excluded.last_access > rm_user_app_access.last_access \
-                 THEN excluded.last_access ELSE rm_user_app_access.last_access END, \
-             sign_ins = rm_user_app_access.sign_ins + excluded.sign_ins, \
-             tokens_issued = rm_user_app_access.tokens_issued + excluded.tokens_issued",
-        )
-        .bind(user_id)
-        .bind(application_id)
-        .bind(at)
-        .bind(sign_ins)
-        .bind(tokens)
-        .execute(&mut *tx)
-        .await?;
+        let access = self
+            .user_apps
+            .entry((user_id.to_owned(), application_id.to_owned()))
+            .or_insert(Access {
+                first: at,
+                last: at,
+                sign_ins: 0,
+                tokens: 0,
+            });
+        access.first = access.first.min(at);
+        access.last = access.last.max(at);
+        if sign_in {
+            access.sign_ins += 1;
+        } else {
+            access.tokens += 1;
+        }
+    }
+
+    async fn add(
+        &mut self,
+        tx: &mut AnyConnection,
+        event: &StoredEvent,
+    ) -> Result<(), ProjectionError> {
+        const NAME: &str = "analytics";
+        let at = event.occurred_at;
+        match event.aggregate_type.as_str() {
+            "session" => {
+                if let SessionEvent::UserSignedIn {
+                    user_id,
+                    client_id: Some(client_id),
+                    ..
+                } = decode(NAME, event)?
+                {
+                    self.count(&client_id, at, "sign_ins");
+                    self.used(&client_id, &user_id, at, true);
+                }
+            }
+            "sign_in_attempt" => {
+                let SignInAttemptEvent::SignInFailed(failure) = decode(NAME, event)?;
+                if let Some(client_id) = failure.client_id {
+                    self.count(&client_id, at, "failed_sign_ins");
+                }
+            }
+            "access_token" => {
+                if let AccessTokenEvent::AccessTokenIssued(issued) = decode(NAME, event)? {
+                    self.count(&issued.client_id, at, &tokens_metric(issued.grant_type));
+                    if let Some(user_id) = issued.subject {
+                        self.used(&issued.client_id, &user_id, at, false);
+                    }
+                }
+            }
+            "consent" => match decode(NAME, event)? {
+                ConsentEvent::ConsentGranted {
+                    user_id, client_id, ..
+                } => {
+                    self.count(&client_id, at, "consents_granted");
+                    // The first grant's row stays, as `ON CONFLICT DO NOTHING` keeps it.
+                    self.consents
+                        .entry(event.aggregate_id.clone())
+                        .or_insert((client_id, user_id));
+                }
+                ConsentEvent::ConsentRevoked => {
+                    let client_id = match self.consents.get(&event.aggregate_id) {
+                        Some((client_id, _)) => Some(client_id.clone()),
+                        None => sqlx::query(
+                            "SELECT application_id FROM rm_analytics_consents \
+                             WHERE consent_id = $1",
+                        )
+                        .bind(&event.aggregate_id)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                        .map(|row| row.try_get("application_id"))
+                        .transpose()?,
+                    };
+                    if let Some(client_id) = client_id {
+                        self.count(&client_id, at, "consents_revoked");
+                    }
+                }
+            },
+            _ => {}
+        }
+        Ok(())
+    }
+
+    async fn write(self, tx: &mut AnyConnection) -> Result<(), ProjectionError> {
+        let counts: Vec<_> = self.counts.into_iter().collect();
+        for chunk in counts.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO rm_app_access (application_id, bucket, metric, count) VALUES {} \
+                 ON CONFLICT (application_id, bucket, metric) \
+                 DO UPDATE SET count = rm_app_access.count + excluded.count",
+                value_groups(chunk.len(), 4)
+            );
+            let sql = Backend::of(tx).parameters(&sql);
+            let mut query = sqlx::query(&sql);
+            for ((application_id, bucket, metric), n) in chunk {
+                query = query.bind(application_id).bind(bucket).bind(metric).bind(n);
+            }
+            query.execute(&mut *tx).await?;
+        }
+        let users: Vec<_> = self.users.into_iter().collect();
+        for chunk in users.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO rm_app_access_users (application_id, granularity, bucket, user_id) \
+                 VALUES {} ON CONFLICT DO NOTHING",
+                value_groups(chunk.len(), 4)
+            );
+            let sql = Backend::of(tx).parameters(&sql);
+            let mut query = sqlx::query(&sql);
+            for (application_id, granularity, bucket, user_id) in chunk {
+                query = query
+                    .bind(application_id)
+                    .bind(*granularity)
+                    .bind(bucket)
+                    .bind(user_id);
+            }
+            query.execute(&mut *tx).await?;
+        }
+        let user_apps: Vec<_> = self.user_apps.into_iter().collect();
+        for chunk in user_apps.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO rm_user_app_access (user_id, application_id, first_access, \
+                 last_access, sign_ins, tokens_issued) VALUES {} \
+                 ON CONFLICT (user_id, application_id) DO UPDATE SET \
+                 first_access = CASE WHEN excluded.first_access < rm_user_app_access.first_access \
+                     THEN excluded.first_access ELSE rm_user_app_access.first_access END, \
+                 last_access = CASE WHEN excluded.last_access > rm_user_app_access.last_access \
+                     THEN excluded.last_access ELSE rm_user_app_access.last_access END, \
+                 sign_ins = rm_user_app_access.sign_ins + excluded.sign_ins, \
+                 tokens_issued = rm_user_app_access.tokens_issued + excluded.tokens_issued",
+                value_groups(chunk.len(), 6)
+            );
+            let sql = Backend::of(tx).parameters(&sql);
+            let mut query = sqlx::query(&sql);
+            for ((user_id, application_id), access) in chunk {
+                query = query
+                    .bind(user_id)
+                    .bind(application_id)
+                    .bind(access.first)
+                    .bind(access.last)
+                    .bind(access.sign_ins)
+                    .bind(access.tokens);
+            }
+            query.execute(&mut *tx).await?;
+        }
+        let consents: Vec<_> = self.consents.into_iter().collect();
+        for chunk in consents.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO rm_analytics_consents (consent_id, application_id, user_id) \
+                 VALUES {} ON CONFLICT (consent_id) DO NOTHING",
+                value_groups(chunk.len(), 3)
+            );
+            let sql = Backend::of(tx).parameters(&sql);
+            let mut query = sqlx::query(&sql);
+            for (consent_id, (application_id, user_id)) in chunk {
+                query = query.bind(consent_id).bind(application_id).bind(user_id);
+            }
+            query.execute(&mut *tx).await?;
+        }
         Ok(())
     }
 }
@@ -114,66 +259,19 @@ impl Projection for AnalyticsView {
         tx: &mut AnyConnection,
         event: &StoredEvent,
     ) -> Result<(), ProjectionError> {
-        let at = event.occurred_at;
-        match event.aggregate_type.as_str() {
-            "session" => {
-                if let SessionEvent::UserSignedIn {
-                    user_id,
-                    client_id: Some(client_id),
-                    ..
-                } = decode(self.name(), event)?
-                {
-                    Self::count(tx, &client_id, at, "sign_ins").await?;
-                    Self::used(tx, &client_id, &user_id, at, true).await?;
-                }
-            }
-            "sign_in_attempt" => {
-                let SignInAttemptEvent::SignInFailed(failure) = decode(self.name(), event)?;
-                if let Some(client_id) = failure.client_id {
-                    Self::count(tx, &client_id, at, "failed_sign_ins").await?;
-                }
-            }
-            "access_token" => {
-                if let AccessTokenEvent::AccessTokenIssued(issued) = decode(self.name(), event)? {
-                    let metric = tokens_metric(issued.grant_type);
-                    Self::count(tx, &issued.client_id, at, &metric).await?;
-                    if let Some(user_id) = issued.subject {
-                        Self::used(tx, &issued.client_id, &user_id, at, false).await?;
-                    }
-                }
-            }
-            "consent" => match decode(self.name(), event)? {
-                ConsentEvent::ConsentGranted {
-                    user_id, client_id, ..
-                } => {
-                    sqlx::query(
-                        "INSERT INTO rm_analytics_consents (consent_id, application_id, user_id) \
-                         VALUES ($1, $2, $3) ON CONFLICT (consent_id) DO NOTHING",
-                    )
-                    .bind(&event.aggregate_id)
-                    .bind(&client_id)
-                    .bind(&user_id)
-                    .execute(&mut *tx)
-                    .await?;
-                    Self::count(tx, &client_id, at, "consents_granted").await?;
-                }
-                ConsentEvent::ConsentRevoked => {
-                    let client_id: Option<String> = sqlx::query(
-                        "SELECT application_id FROM rm_analytics_consents WHERE consent_id = $1",
-                    )
-                    .bind(&event.aggregate_id)
-                    .fetch_optional(&mut *tx)
-                    .await?
-                    .map(|row| row.try_get("application_id"))
-                    .transpose()?;
-                    if let Some(client_id) = client_id {
-                        Self::count(tx, &client_id, at, "consents_revoked").await?;
-                    }
-                }
-            },
-            _ => {}
+        self.apply_batch(tx, &[event]).await
+    }
+
+    async fn apply_batch(
+        &self,
+        tx: &mut AnyConnection,
+        events: &[&StoredEvent],
+    ) -> Result<(), ProjectionError> {
+        let mut tally = Tally::default();
+        for event in events {
+            tally.add(tx, event).await?;
         }
-        Ok(())
+        tally.write(tx).await
     }
 }
 

@@ -89,6 +89,12 @@ impl ProjectionRunner {
         }
     }
 
+    /// Reads at most `events` events per batch (500 unless told).
+    pub fn with_batch(mut self, events: i64) -> Self {
+        self.batch = events.max(1);
+        self
+    }
+
     pub fn name(&self) -> &'static str {
         self.name
     }

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use sigil_api::commands::{CommandError, Commands};
 use sigil_domain::{ApplicationChanges, ApplicationCommand, UserChanges, UserCommand};
 use sigil_eventstore::sqlx::{self, AnyConnection, Row};
-use sigil_eventstore::{Backend, EventStore, StoredEvent};
+use sigil_eventstore::{Backend, EventStore, NewEvent, StoredEvent};
 use sigil_projections::{Projection, ProjectionError, ProjectionRunner, UsersView};
 use sigil_tests::{FRONTIER_WAIT, TestDatabase, create_spa, create_user, ctx, event};
 
@@ -307,4 +307,197 @@ async fn racing_commands_conflict_instead_of_overwriting() {
         let metadata = stream[1].metadata();
         assert_eq!(metadata.actor.as_deref(), Some("test"));
     }
+}
+
+/// Analytics sums each batch in memory and writes it with a few statements: a log replayed
+/// one event per batch, four per batch (so that a later batch adds sums above one to rows
+/// an earlier one wrote) and all in one batch must give the same rows, and the hand-counted
+/// ones. Small batches also make a revocation look its consent up in the table.
+#[tokio::test]
+async fn analytics_sums_a_batch_as_it_counts_one_event_at_a_time() {
+    use sigil_domain::access_token::{AccessTokenEvent, GrantType, IssueAccessToken};
+    use sigil_domain::consent::ConsentEvent;
+    use sigil_domain::session::{RecordSignInFailure, SessionEvent, SignInAttemptEvent};
+    use sigil_projections::{AnalyticsView, HOUR_MICROS};
+
+    const T0: i64 = 1_700_000_000_000_000;
+    fn at<E: serde::Serialize>(kind: &str, id: &str, seq: i64, e: &E, t: i64) -> NewEvent {
+        let payload = serde_json::to_value(e).unwrap();
+        let name = match &payload {
+            serde_json::Value::Object(m) => m.keys().next().unwrap().clone(),
+            other => other.as_str().unwrap().to_owned(),
+        };
+        NewEvent {
+            event_type: name,
+            occurred_at: t,
+            ..event(kind, id, seq, &payload.to_string())
+        }
+    }
+    let signed_in = |user: &str, client: &str| SessionEvent::UserSignedIn {
+        user_id: user.into(),
+        token_digest: "0".repeat(64),
+        auth_time: 0,
+        method: "password".into(),
+        client_id: Some(client.into()),
+        connector_id: None,
+    };
+    let token = |grant, subject: Option<&str>, client: &str| {
+        AccessTokenEvent::AccessTokenIssued(IssueAccessToken {
+            grant_type: grant,
+            client_id: client.into(),
+            subject: subject.map(Into::into),
+            scope: vec![],
+            audience: None,
+            organization_id: None,
+            token_digest: "0".repeat(64),
+            issued_at: 0,
+            expires_at: 0,
+        })
+    };
+    let granted = |user: &str, client: &str| ConsentEvent::ConsentGranted {
+        user_id: user.into(),
+        client_id: client.into(),
+        scopes: vec!["openid".into()],
+    };
+    let failed = SignInAttemptEvent::SignInFailed(RecordSignInFailure {
+        user_id: Some("u1".into()),
+        client_id: Some("app-a".into()),
+        reason: "wrong_password".into(),
+    });
+    let log = [
+        at("sign_in_attempt", "f1", 1, &failed, T0),
+        at("session", "s1", 1, &signed_in("u1", "app-a"), T0 + 1),
+        at(
+            "access_token",
+            "t1",
+            1,
+            &token(GrantType::AuthorizationCode, Some("u1"), "app-a"),
+            T0 + 2,
+        ),
+        at(
+            "access_token",
+            "t2",
+            1,
+            &token(GrantType::RefreshToken, Some("u1"), "app-a"),
+            T0 + HOUR_MICROS,
+        ),
+        at(
+            "session",
+            "s2",
+            1,
+            &signed_in("u2", "app-a"),
+            T0 + HOUR_MICROS + 1,
+        ),
+        at(
+            "access_token",
+            "t3",
+            1,
+            &token(GrantType::ClientCredentials, None, "app-b"),
+            T0 + 3,
+        ),
+        at("consent", "u1:app-b", 1, &granted("u1", "app-b"), T0 + 4),
+        at(
+            "consent",
+            "u1:app-b",
+            2,
+            &ConsentEvent::ConsentRevoked,
+            T0 + 5,
+        ),
+        at("consent", "u1:app-b", 3, &granted("u1", "app-b"), T0 + 6),
+        at(
+            "consent",
+            "u1:app-b",
+            4,
+            &ConsentEvent::ConsentRevoked,
+            T0 + 7,
+        ),
+        at("consent", "u2:app-b", 1, &granted("u2", "app-b"), T0 + 8),
+    ];
+    for db in TestDatabase::all().await {
+        db.store.append(&log).await.unwrap();
+        let mut seen = Vec::new();
+        for batch in [1, 4, 500] {
+            let runner =
+                ProjectionRunner::new(db.store.clone(), Arc::new(AnalyticsView)).with_batch(batch);
+            runner.reset().await.unwrap();
+            runner.catch_up().await.unwrap();
+            seen.push(
+                table_rows(
+                    &db.store,
+                    &[
+                        (
+                            "rm_app_access",
+                            &["application_id", "bucket", "metric", "count"],
+                        ),
+                        (
+                            "rm_app_access_users",
+                            &["application_id", "granularity", "bucket", "user_id"],
+                        ),
+                        (
+                            "rm_user_app_access",
+                            &[
+                                "user_id",
+                                "application_id",
+                                "first_access",
+                                "last_access",
+                                "sign_ins",
+                                "tokens_issued",
+                            ],
+                        ),
+                        (
+                            "rm_analytics_consents",
+                            &["consent_id", "application_id", "user_id"],
+                        ),
+                    ],
+                )
+                .await,
+            );
+        }
+        assert_eq!(seen[0], seen[1], "{:?}", db.backend());
+        assert_eq!(seen[0], seen[2], "{:?}", db.backend());
+        let hour = T0.div_euclid(HOUR_MICROS) * HOUR_MICROS;
+        let rows = &seen[2];
+        for expected in [
+            format!("app-a|{hour}|sign_ins|1"),
+            format!("app-a|{}|sign_ins|1", hour + HOUR_MICROS),
+            format!("app-a|{hour}|failed_sign_ins|1"),
+            format!("app-b|{hour}|consents_granted|3"),
+            format!("app-b|{hour}|consents_revoked|2"),
+            format!("app-b|{hour}|tokens_issued:client_credentials|1"),
+            format!("u1|app-a|{}|{}|1|2", T0 + 1, T0 + HOUR_MICROS),
+            "u1:app-b|app-b|u1".to_owned(),
+        ] {
+            assert!(rows.contains(&expected), "{expected} not in {rows:#?}");
+        }
+        // Two users in app-a's day, each counted once; one in each of its two hours but u1's
+        // first hour holds u1 only.
+        assert_eq!(
+            rows.iter().filter(|r| r.starts_with("app-a|d|")).count(),
+            2,
+            "{rows:#?}"
+        );
+        assert_eq!(
+            rows.iter().filter(|r| r.starts_with("app-a|h|")).count(),
+            3,
+            "{rows:#?}"
+        );
+    }
+}
+
+/// Every row of `tables`, each as its columns joined by `|`, sorted.
+async fn table_rows(store: &EventStore, tables: &[(&str, &[&str])]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (table, columns) in tables {
+        let text = columns
+            .iter()
+            .map(|c| format!("COALESCE(CAST({c} AS TEXT), '-')"))
+            .collect::<Vec<_>>()
+            .join(" || '|' || ");
+        let sql = format!("SELECT {text} FROM {table}");
+        for row in sqlx::query(&sql).fetch_all(store.pool()).await.unwrap() {
+            out.push(row.get::<String, _>(0));
+        }
+    }
+    out.sort();
+    out
 }
