@@ -7,7 +7,7 @@
 //! reading it, so two writers (say a rebuild from the CLI and a server) serialise.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
@@ -164,8 +164,14 @@ impl ProjectionRunner {
     /// Applies batches until the read models reach the safe frontier; returns the position
     /// all of them have applied.
     pub async fn catch_up(&self) -> Result<i64, ProjectionError> {
-        while self.step().await? > 0 {}
+        // A batch shorter than the limit stopped at the frontier: asking again would cost a
+        // write transaction (SQLite's single writer) and half a dozen round trips for nothing.
+        while self.step().await? >= self.batch_len() {}
         self.position().await
+    }
+
+    fn batch_len(&self) -> usize {
+        usize::try_from(self.batch).unwrap_or(usize::MAX)
     }
 
     /// Catches up until the read models have applied `position`, waiting for the frontier
@@ -210,7 +216,10 @@ impl ProjectionRunner {
     /// by a dedicated connection for as long as it lives). SQLite serves one node: always yes.
     pub async fn try_lead(&self) -> Result<Option<Leadership>, ProjectionError> {
         if self.store.backend() == Backend::Sqlite {
-            return Ok(Some(Leadership { connection: None }));
+            return Ok(Some(Leadership {
+                connection: None,
+                checked: Instant::now(),
+            }));
         }
         let mut connection = AnyConnection::connect(self.store.url()).await?;
         let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
@@ -219,6 +228,7 @@ impl ProjectionRunner {
             .await?;
         Ok(locked.then_some(Leadership {
             connection: Some(connection),
+            checked: Instant::now(),
         }))
     }
 
@@ -271,14 +281,23 @@ impl ProjectionRunner {
 /// Proof of being the active runner; dropping it releases the lock (the session ends).
 pub struct Leadership {
     connection: Option<AnyConnection>,
+    checked: Instant,
 }
+
+/// How often a leader checks that its lock's session still stands. Between checks a lost
+/// lock costs nothing but duplicated effort: checkpoint rows serialise the writers.
+const LEADERSHIP_CHECK: Duration = Duration::from_secs(1);
 
 impl Leadership {
     async fn alive(&mut self) -> bool {
-        match &mut self.connection {
-            None => true,
-            Some(c) => sqlx::query("SELECT 1").execute(c).await.is_ok(),
+        let Some(c) = &mut self.connection else {
+            return true;
+        };
+        if self.checked.elapsed() < LEADERSHIP_CHECK {
+            return true;
         }
+        self.checked = Instant::now();
+        sqlx::query("SELECT 1").execute(c).await.is_ok()
     }
 }
 
