@@ -24,6 +24,9 @@ pub struct StartFamily {
     pub expires_at: i64,
     pub auth_time: i64,
     pub access_token_id: String,
+    /// When that access token expires; absent in families started before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_token_expires_at: Option<i64>,
     /// The resource indicators (RFC 8707) of the grant; a refresh may ask for any of them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resources: Vec<String>,
@@ -52,6 +55,9 @@ pub enum RefreshTokenCommand {
         /// Digest of the successor the api would hand out if this use rotates.
         successor_digest: String,
         access_token_id: String,
+        /// When that access token would expire, if the api knows (it does unless the
+        /// refresh is refused anyway).
+        access_token_expires_at: Option<i64>,
     },
     /// RFC 7009 by the holder.
     Revoke {
@@ -67,6 +73,8 @@ pub enum RefreshTokenEvent {
     RefreshTokenUsed {
         access_token_id: String,
         expires_at: i64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        access_token_expires_at: Option<i64>,
     },
     RefreshTokenRotated {
         from_digest: String,
@@ -74,11 +82,15 @@ pub enum RefreshTokenEvent {
         rotated_at: i64,
         expires_at: i64,
         access_token_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        access_token_expires_at: Option<i64>,
     },
     /// A concurrent refresh within the grace window: the same successor again.
     RefreshTokenRotationReplayed {
         presented_digest: String,
         access_token_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        access_token_expires_at: Option<i64>,
     },
     RefreshTokenReuseDetected {
         presented_digest: String,
@@ -123,6 +135,12 @@ pub enum RefreshTokenError {
     Revoked,
 }
 
+/// The longest an access token lives (`ACCESS_TOKEN_TTL_SECS`): one that expired this long
+/// before another was issued was dead when that one was issued.
+const MAX_ACCESS_TOKEN_SECS: i64 = *crate::access_control::ACCESS_TOKEN_TTL_SECS.end() as i64;
+
+/// The family's state stays the same size however long it rotates: a refresh clones it and
+/// a revocation lists its access tokens.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RefreshTokenFamily {
     start: Option<StartFamily>,
@@ -130,9 +148,13 @@ pub struct RefreshTokenFamily {
     expires_at: i64,
     /// When the head was issued (start or last rotation).
     head_issued_at: i64,
-    /// Rotated-out digests, oldest first, with when each was rotated out.
-    retired: Vec<(String, i64)>,
-    access_token_ids: Vec<String>,
+    /// The head's predecessor and when it was rotated out: the only retired token that may
+    /// come back as a concurrent refresh. Older ones are reuse; the caller found the family
+    /// by the presented digest in the index of every digest the family issued.
+    previous: Option<(String, i64)>,
+    /// The access tokens issued from the family that may still be alive, with their expiry
+    /// (`None` when issued before expiries were recorded, kept for good).
+    access_tokens: Vec<(String, Option<i64>)>,
     revoked: bool,
 }
 
@@ -151,8 +173,27 @@ impl RefreshTokenFamily {
         !self.revoked && self.start.is_some() && self.head == digest
     }
 
-    fn revoke_ids(&self) -> Vec<String> {
-        self.access_token_ids.clone()
+    /// The access tokens to revoke with the family: those it tracks, less any expired at
+    /// `now` when the command knows the time.
+    fn revoke_ids(&self, now: Option<i64>) -> Vec<String> {
+        self.access_tokens
+            .iter()
+            .filter(|(_, expires_at)| match (expires_at, now) {
+                (Some(e), Some(now)) => *e > now,
+                _ => true,
+            })
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// Records an access token issued from the family, forgetting those that had surely
+    /// expired before it was issued.
+    fn issued(&mut self, id: String, expires_at: Option<i64>) {
+        if let Some(newest) = expires_at {
+            self.access_tokens
+                .retain(|(_, e)| e.is_none_or(|e| e > newest - MAX_ACCESS_TOKEN_SECS));
+        }
+        self.access_tokens.push((id, expires_at));
     }
 }
 
@@ -191,6 +232,7 @@ impl Aggregate for RefreshTokenFamily {
                 policy,
                 successor_digest,
                 access_token_id,
+                access_token_expires_at,
             } => {
                 let Some(start) = &self.start else {
                     return Err(RefreshTokenError::NotFound);
@@ -205,28 +247,23 @@ impl Aggregate for RefreshTokenFamily {
                     return Err(RefreshTokenError::InvalidDigest);
                 }
                 if presented_digest != self.head {
-                    let Some(position) = self
-                        .retired
-                        .iter()
-                        .position(|(d, _)| *d == presented_digest)
-                    else {
-                        return Err(RefreshTokenError::NotFound);
-                    };
-                    let (_, retired_at) = self.retired[position];
                     // Only the head's immediate predecessor can be a concurrent refresh, and
                     // only while the window lasts; the successor it would get is the head.
-                    let concurrent = position + 1 == self.retired.len()
-                        && now - retired_at < policy.grace_secs
-                        && successor_digest == self.head;
+                    let concurrent = self.previous.as_ref().is_some_and(|(digest, at)| {
+                        *digest == presented_digest
+                            && now - at < policy.grace_secs
+                            && successor_digest == self.head
+                    });
                     let event = if concurrent {
                         RefreshTokenEvent::RefreshTokenRotationReplayed {
                             presented_digest,
                             access_token_id,
+                            access_token_expires_at,
                         }
                     } else {
                         RefreshTokenEvent::RefreshTokenReuseDetected {
                             presented_digest,
-                            revoke_access_token_ids: self.revoke_ids(),
+                            revoke_access_token_ids: self.revoke_ids(Some(now)),
                         }
                     };
                     sink.write(event, self).await;
@@ -251,11 +288,13 @@ impl Aggregate for RefreshTokenFamily {
                         rotated_at: now,
                         expires_at,
                         access_token_id,
+                        access_token_expires_at,
                     }
                 } else {
                     RefreshTokenEvent::RefreshTokenUsed {
                         access_token_id,
                         expires_at,
+                        access_token_expires_at,
                     }
                 };
                 sink.write(event, self).await;
@@ -269,7 +308,7 @@ impl Aggregate for RefreshTokenFamily {
                 }
                 if !self.revoked {
                     let event = RefreshTokenEvent::RefreshTokenFamilyRevoked {
-                        revoke_access_token_ids: self.revoke_ids(),
+                        revoke_access_token_ids: self.revoke_ids(None),
                     };
                     sink.write(event, self).await;
                 }
@@ -279,7 +318,7 @@ impl Aggregate for RefreshTokenFamily {
                 // issuing it): the start is then refused.
                 if !self.revoked {
                     let event = RefreshTokenEvent::RefreshTokenFamilyRevoked {
-                        revoke_access_token_ids: self.revoke_ids(),
+                        revoke_access_token_ids: self.revoke_ids(None),
                     };
                     sink.write(event, self).await;
                 }
@@ -294,14 +333,15 @@ impl Aggregate for RefreshTokenFamily {
                 self.head = start.token_digest.clone();
                 self.expires_at = start.expires_at;
                 self.head_issued_at = start.issued_at;
-                self.access_token_ids.push(start.access_token_id.clone());
+                self.issued(start.access_token_id.clone(), start.access_token_expires_at);
                 self.start = Some(start);
             }
             RefreshTokenEvent::RefreshTokenUsed {
                 access_token_id,
                 expires_at,
+                access_token_expires_at,
             } => {
-                self.access_token_ids.push(access_token_id);
+                self.issued(access_token_id, access_token_expires_at);
                 self.expires_at = expires_at;
             }
             RefreshTokenEvent::RefreshTokenRotated {
@@ -310,16 +350,19 @@ impl Aggregate for RefreshTokenFamily {
                 rotated_at,
                 expires_at,
                 access_token_id,
+                access_token_expires_at,
             } => {
-                self.retired.push((from_digest, rotated_at));
+                self.previous = Some((from_digest, rotated_at));
                 self.head = to_digest;
                 self.head_issued_at = rotated_at;
                 self.expires_at = expires_at;
-                self.access_token_ids.push(access_token_id);
+                self.issued(access_token_id, access_token_expires_at);
             }
             RefreshTokenEvent::RefreshTokenRotationReplayed {
-                access_token_id, ..
-            } => self.access_token_ids.push(access_token_id),
+                access_token_id,
+                access_token_expires_at,
+                ..
+            } => self.issued(access_token_id, access_token_expires_at),
             RefreshTokenEvent::RefreshTokenReuseDetected { .. }
             | RefreshTokenEvent::RefreshTokenFamilyRevoked { .. } => self.revoked = true,
         }
@@ -350,6 +393,7 @@ mod tests {
             expires_at: 14 * DAY,
             auth_time: 0,
             access_token_id: "at0".into(),
+            access_token_expires_at: None,
             resources: vec![],
         }
     }
@@ -372,6 +416,7 @@ mod tests {
             policy: p,
             successor_digest: d(successor),
             access_token_id: "at1".into(),
+            access_token_expires_at: None,
         }
     }
 
@@ -382,6 +427,7 @@ mod tests {
             rotated_at: at,
             expires_at,
             access_token_id: "at1".into(),
+            access_token_expires_at: None,
         }
     }
 
@@ -413,6 +459,7 @@ mod tests {
             .then_expect_events(vec![Ev::RefreshTokenUsed {
                 access_token_id: "at1".into(),
                 expires_at: 15 * DAY,
+                access_token_expires_at: None,
             }]);
         // Day 10 (over 70% of 14 days): rotate.
         given(vec![Ev::RefreshTokenIssued(start())])
@@ -428,6 +475,7 @@ mod tests {
             .then_expect_events(vec![Ev::RefreshTokenUsed {
                 access_token_id: "at1".into(),
                 expires_at: 24 * DAY,
+                access_token_expires_at: None,
             }]);
     }
 
@@ -439,12 +487,12 @@ mod tests {
     }
 
     #[test]
-    fn expired_wrong_client_unknown_and_revoked_are_refused() {
+    fn expired_wrong_client_unstarted_and_revoked_are_refused() {
         given(vec![Ev::RefreshTokenIssued(start())])
             .when(use_('a', 14 * DAY, policy(true, false, 0), 'b'))
             .then_expect_error(E::Expired);
-        given(vec![Ev::RefreshTokenIssued(start())])
-            .when(use_('z', DAY, policy(true, false, 0), 'b'))
+        given(vec![])
+            .when(use_('a', DAY, policy(true, false, 0), 'b'))
             .then_expect_error(E::NotFound);
         given(vec![Ev::RefreshTokenIssued(start())])
             .when(RefreshTokenCommand::Use {
@@ -454,6 +502,7 @@ mod tests {
                 policy: policy(true, false, 0),
                 successor_digest: d('b'),
                 access_token_id: "at1".into(),
+                access_token_expires_at: None,
             })
             .then_expect_error(E::WrongClient);
         given(vec![
@@ -489,6 +538,7 @@ mod tests {
         .then_expect_events(vec![Ev::RefreshTokenRotationReplayed {
             presented_digest: d('a'),
             access_token_id: "at1".into(),
+            access_token_expires_at: None,
         }]);
         // Past the window it is reuse.
         given(vec![
@@ -554,6 +604,77 @@ mod tests {
                 client_id: "other".into(),
             })
             .then_expect_error(E::WrongClient);
+    }
+
+    /// A family refreshed every hour for a year: its state keeps the head's predecessor and
+    /// the access tokens that may be alive, not 8,760 of each; a reuse revokes only those
+    /// still alive.
+    #[test]
+    fn a_long_lived_family_stays_small() {
+        const HOUR: i64 = 3600;
+        let digest = |i: i64| format!("{i:064x}");
+        let mut events = vec![
+            Ev::RefreshTokenIssued(StartFamily {
+                access_token_expires_at: Some(HOUR),
+                ..start()
+            }),
+            Ev::RefreshTokenRotated {
+                from_digest: d('a'),
+                to_digest: digest(1),
+                rotated_at: HOUR,
+                expires_at: 14 * DAY,
+                access_token_id: "at-1".into(),
+                access_token_expires_at: Some(2 * HOUR),
+            },
+        ];
+        let last = 365 * 24;
+        for i in 2..=last {
+            events.push(Ev::RefreshTokenRotated {
+                from_digest: digest(i - 1),
+                to_digest: digest(i),
+                rotated_at: i * HOUR,
+                expires_at: i * HOUR + 14 * DAY,
+                access_token_id: format!("at-{i}"),
+                access_token_expires_at: Some(i * HOUR + HOUR),
+            });
+        }
+        let mut family = RefreshTokenFamily::default();
+        for event in events.clone() {
+            family.apply(event);
+        }
+        assert_eq!(family.previous, Some((digest(last - 1), last * HOUR)));
+        // Tokens that expired over a day (the longest access-token life) before the newest
+        // was issued are forgotten.
+        assert!(
+            family.access_tokens.len() <= 26,
+            "{}",
+            family.access_tokens.len()
+        );
+        // The predecessor within the grace window is a concurrent refresh, as before.
+        let now = last * HOUR + 5;
+        let use_at = |presented: String, successor: String| RefreshTokenCommand::Use {
+            presented_digest: presented,
+            client_id: "web".into(),
+            now,
+            policy: policy(true, false, 10),
+            successor_digest: successor,
+            access_token_id: "at-x".into(),
+            access_token_expires_at: Some(now + HOUR),
+        };
+        given(events.clone())
+            .when(use_at(digest(last - 1), digest(last)))
+            .then_expect_events(vec![Ev::RefreshTokenRotationReplayed {
+                presented_digest: digest(last - 1),
+                access_token_id: "at-x".into(),
+                access_token_expires_at: Some(now + HOUR),
+            }]);
+        // An older token is reuse, and only the tokens still alive at `now` are revoked.
+        given(events)
+            .when(use_at(digest(7), digest(8)))
+            .then_expect_events(vec![Ev::RefreshTokenReuseDetected {
+                presented_digest: digest(7),
+                revoke_access_token_ids: vec![format!("at-{last}")],
+            }]);
     }
 
     #[test]

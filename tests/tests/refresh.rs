@@ -91,6 +91,22 @@ async fn offline_access_with_prompt_consent_earns_a_refresh_token_and_spas_rotat
             .to_string();
         assert_ne!(rt1, rt2);
         assert!(userinfo_ok(&server.base, body["access_token"].as_str().unwrap()).await);
+        // The family records when each access token it paid for expires, so that it can
+        // forget them once dead (its state must not grow with every rotation).
+        let family: Vec<String> = sigil_eventstore::sqlx::query_scalar(
+            "SELECT payload FROM events WHERE aggregate_type = 'refresh_token_family' \
+             ORDER BY position",
+        )
+        .fetch_all(db.store.pool())
+        .await
+        .unwrap();
+        assert_eq!(family.len(), 2, "issued, rotated: {family:?}");
+        assert!(
+            family
+                .iter()
+                .all(|p| p.contains("\"access_token_expires_at\":")),
+            "{family:?}"
+        );
         // A wider scope than granted is refused.
         let (status, body) = token(
             &server.base,

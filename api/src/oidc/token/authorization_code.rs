@@ -205,6 +205,7 @@ async fn redeem_once(
                 expires_at: now + policy(client).ttl_secs,
                 auth_time: a.grant.auth_time,
                 access_token_id: a.access_token_id.to_string(),
+                access_token_expires_at: Some(now + subject.target.ttl_secs),
                 resources: a.grant.resources.clone(),
             };
             let index_id = family_id.to_string();

@@ -133,6 +133,10 @@ pub async fn grant(
                 policy: policy(client),
                 successor_digest: digest(&successor),
                 access_token_id: access_token_id.clone(),
+                access_token_expires_at: prepared
+                    .as_ref()
+                    .ok()
+                    .map(|(_, subject)| context.now.timestamp() + subject.target.ttl_secs),
             },
             &context,
             Box::new(move |conn, events| Box::pin(refresh_tokens::index(conn, index_id, events))),
