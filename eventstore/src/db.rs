@@ -85,6 +85,10 @@ pub(crate) struct Pools {
     /// Appends. On SQLite one connection: SQLite admits one writer at a time anyway, and
     /// queueing in-process avoids `SQLITE_BUSY` on lock upgrades.
     pub write: AnyPool,
+    /// The read-model runners' own connections on PostgreSQL, so that under load they do
+    /// not queue behind every request for one of `read`'s. On SQLite, `read`: their
+    /// transactions take the single writer.
+    pub read_models: AnyPool,
 }
 
 impl Pools {
@@ -98,11 +102,18 @@ impl Pools {
                     .acquire_timeout(Duration::from_secs(10))
                     .connect(url)
                     .await?;
+                // One for the group runner, one for a catch-up or rebuild beside it.
+                let read_models = AnyPoolOptions::new()
+                    .max_connections(2)
+                    .min_connections(0)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_lazy(url)?;
                 Ok(Pools {
                     backend,
                     url: url.to_string(),
                     read: pool.clone(),
                     write: pool,
+                    read_models,
                 })
             }
             Backend::Sqlite => {
@@ -112,6 +123,7 @@ impl Pools {
                 Ok(Pools {
                     backend,
                     url,
+                    read_models: read.clone(),
                     read,
                     write,
                 })

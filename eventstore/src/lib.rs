@@ -28,6 +28,7 @@ pub use event::{EventMetadata, NewEvent, StoredEvent, micros_to_utc, now_micros,
 pub use hash::CheckpointBody;
 pub use repository::{EventRepository, OCCURRED_AT_KEY, to_new_event};
 pub use store::{AppendTx, EventStore, Savepoint, row_bool};
+pub use subscription::read_range_on;
 pub use verify::{Problem, VerifyReport};
 
 pub use ed25519_dalek::{SigningKey, VerifyingKey};

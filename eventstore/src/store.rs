@@ -111,6 +111,11 @@ impl EventStore {
     }
 
     /// Wake-ups: changes whenever this process appends or hears of another node's append.
+    /// The connections the read-model runners read the log and their checkpoints with.
+    pub fn read_model_pool(&self) -> &AnyPool {
+        &self.inner.pools.read_models
+    }
+
     pub fn appended(&self) -> watch::Receiver<i64> {
         self.inner.appended.subscribe()
     }
@@ -118,6 +123,7 @@ impl EventStore {
     pub async fn close(&self) {
         self.inner.pools.read.close().await;
         self.inner.pools.write.close().await;
+        self.inner.pools.read_models.close().await;
     }
 
     /// Starts a transaction that appends events and may write lookup tables beside them;
@@ -152,7 +158,7 @@ impl EventStore {
     /// with the write lock taken up front, so it never fails to upgrade a read lock.
     pub async fn begin_read_model_tx(&self) -> Result<Transaction<'static, Any>, StoreError> {
         Ok(match self.backend() {
-            Backend::Postgres => self.inner.pools.read.begin().await?,
+            Backend::Postgres => self.inner.pools.read_models.begin().await?,
             Backend::Sqlite => self.inner.pools.write.begin_with("BEGIN IMMEDIATE").await?,
         })
     }

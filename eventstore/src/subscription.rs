@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use futures::Stream;
 use futures::future::BoxFuture;
-use sqlx::{AnyPool, Connection};
+use sqlx::{AnyConnection, AnyPool, Connection};
 
 use crate::StoreError;
 use crate::db::Backend;
@@ -130,10 +130,39 @@ fn observe_postgres(pool: &AnyPool) -> BoxFuture<'_, Result<(i64, String), Store
     })
 }
 
+/// Up to `limit` events after position `after` and up to `through`, in position order, on
+/// `conn` (a read model's transaction reads the batch it applies on its own connection).
+pub async fn read_range_on(
+    conn: &mut AnyConnection,
+    after: i64,
+    through: i64,
+    limit: i64,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE position > $1 AND position <= $2 \
+         ORDER BY position LIMIT $3"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(after)
+        .bind(through)
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter().map(stored_event_from_row).collect()
+}
+
 impl EventStore {
     /// The highest position up to which the log can be read without missing a late commit.
     pub async fn safe_position(&self) -> Result<i64, StoreError> {
-        let pool = self.pool();
+        self.safe_position_on(self.pool()).await
+    }
+
+    /// [`EventStore::safe_position`], observed on the read models' own connections.
+    pub async fn read_model_frontier(&self) -> Result<i64, StoreError> {
+        self.safe_position_on(self.read_model_pool()).await
+    }
+
+    async fn safe_position_on(&self, pool: &AnyPool) -> Result<i64, StoreError> {
         match self.backend() {
             Backend::Sqlite => Ok(sqlx::query_scalar::<_, i64>(
                 "SELECT COALESCE(MAX(position), 0) FROM events",
@@ -173,17 +202,8 @@ impl EventStore {
         through: i64,
         limit: i64,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let sql = format!(
-            "SELECT {EVENT_COLUMNS} FROM events WHERE position > $1 AND position <= $2 \
-             ORDER BY position LIMIT $3"
-        );
-        let rows = sqlx::query(&sql)
-            .bind(after)
-            .bind(through)
-            .bind(limit)
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter().map(stored_event_from_row).collect()
+        let mut conn = self.pool().acquire().await?;
+        read_range_on(&mut conn, after, through, limit).await
     }
 
     /// The streams of `types` that moved after position `after`, up to the safe frontier,

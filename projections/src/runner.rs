@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 use sigil_eventstore::sqlx::{self, Any, AnyConnection, Connection, Transaction};
-use sigil_eventstore::{Backend, EventStore, StoredEvent, placeholders};
+use sigil_eventstore::{Backend, EventStore, StoredEvent, placeholders, read_range_on};
 use tokio::sync::watch;
 
 use crate::ProjectionError;
@@ -114,7 +114,7 @@ impl ProjectionRunner {
         for name in &names {
             query = query.bind(*name);
         }
-        let rows = query.fetch_all(self.store.pool()).await?;
+        let rows = query.fetch_all(self.store.read_model_pool()).await?;
         Ok(in_order(&names, &rows).into_iter().min().unwrap_or(0))
     }
 
@@ -122,7 +122,7 @@ impl ProjectionRunner {
     pub async fn step(&self) -> Result<usize, ProjectionError> {
         // The frontier first: once this transaction writes it has a transaction id of its
         // own, and a frontier taken inside it would wait for itself.
-        let frontier = self.store.safe_position().await?;
+        let frontier = self.store.read_model_frontier().await?;
         let mut tx = self.store.begin_read_model_tx().await?;
         let names = self.names();
         let positions = lock_checkpoints(&mut tx, &names).await?;
@@ -130,7 +130,7 @@ impl ProjectionRunner {
         if frontier <= from {
             return Ok(0);
         }
-        let events = self.store.read_range(from, frontier, self.batch).await?;
+        let events = read_range_on(&mut tx, from, frontier, self.batch).await?;
         let Some(last) = events.last().map(|e| e.position) else {
             return Ok(0);
         };

@@ -501,3 +501,30 @@ async fn table_rows(store: &EventStore, tables: &[(&str, &[&str])]) -> Vec<Strin
     out.sort();
     out
 }
+
+/// On PostgreSQL the read models have connections of their own: with every connection of
+/// the shared pool held by requests, a runner still catches up instead of queueing.
+#[tokio::test]
+async fn a_runner_catches_up_while_requests_hold_every_shared_connection() {
+    for db in TestDatabase::all().await {
+        if db.backend() != Backend::Postgres {
+            continue;
+        }
+        create_user(&Commands::new(&db.store), "user-1", "alice").await;
+        let last = db.store.last_position().await.unwrap();
+        let mut held = Vec::new();
+        while let Ok(Ok(conn)) =
+            tokio::time::timeout(Duration::from_millis(200), db.store.pool().acquire()).await
+        {
+            held.push(conn);
+        }
+        assert!(!held.is_empty());
+        let runner = ProjectionRunner::new(db.store.clone(), Arc::new(UsersView));
+        let reached = tokio::time::timeout(Duration::from_secs(5), runner.catch_up())
+            .await
+            .expect("the runner must not wait for the shared pool")
+            .unwrap();
+        assert_eq!(reached, last);
+        drop(held);
+    }
+}
