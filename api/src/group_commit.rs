@@ -126,10 +126,7 @@ async fn part(
 ) -> Result<Result<(), CommandError<Infallible>>, sigil_eventstore::StoreError> {
     let savepoint = tx.savepoint().await?;
     match write(tx, &rows, writers).await {
-        Ok(()) => {
-            tx.release(savepoint).await?;
-            Ok(Ok(()))
-        }
+        Ok(()) => Ok(Ok(())),
         Err(refused) => {
             tx.rollback_to(savepoint).await?;
             Ok(Err(refused))

@@ -150,6 +150,7 @@ impl EventStore {
             store: self.clone(),
             tx,
             heads: HashMap::new(),
+            journal: Vec::new(),
             last_position: None,
         })
     }
@@ -267,16 +268,23 @@ impl EventStore {
 
 /// A point inside an [`AppendTx`] to undo to ([`AppendTx::savepoint`]).
 pub struct Savepoint {
-    heads: HashMap<(String, String), (i64, [u8; 32])>,
+    /// How long the heads' undo journal was.
+    journal: usize,
     last_position: Option<i64>,
 }
+
+type StreamKey = (String, String);
+type Head = (i64, [u8; 32]);
 
 /// An open append transaction.
 pub struct AppendTx {
     store: EventStore,
     tx: Transaction<'static, Any>,
     /// Last (sequence, hash) of each stream appended to in this transaction.
-    heads: HashMap<(String, String), (i64, [u8; 32])>,
+    heads: HashMap<StreamKey, Head>,
+    /// What each change to `heads` replaced, in order: a savepoint rolls back by undoing
+    /// its tail instead of keeping a copy of every head.
+    journal: Vec<(StreamKey, Option<Head>)>,
     last_position: Option<i64>,
 }
 
@@ -317,10 +325,9 @@ impl AppendTx {
                 }
                 Err(e) => return Err(e.into()),
             };
-            self.heads.insert(
-                (event.aggregate_type.clone(), event.aggregate_id.clone()),
-                (event.sequence, hash),
-            );
+            let key = (event.aggregate_type.clone(), event.aggregate_id.clone());
+            let replaced = self.heads.insert(key.clone(), (event.sequence, hash));
+            self.journal.push((key, replaced));
             self.last_position = Some(self.last_position.map_or(position, |p| p.max(position)));
             stored.push(event.clone().into_stored(position, hash));
         }
@@ -364,32 +371,30 @@ impl AppendTx {
 
     /// Marks a point that a failed part of the transaction can be undone to, leaving the
     /// rest (group commit: one command's conflict must not fail the others in its batch).
+    /// Savepoints are never released: the commit keeps them all, and on SQLite's single
+    /// writer a `RELEASE` per command would be one more statement, one more hand-off to the
+    /// connection's thread.
     pub async fn savepoint(&mut self) -> Result<Savepoint, StoreError> {
         sqlx::query("SAVEPOINT part").execute(&mut *self.tx).await?;
         Ok(Savepoint {
-            heads: self.heads.clone(),
+            journal: self.journal.len(),
             last_position: self.last_position,
         })
     }
 
-    /// Undoes everything since `savepoint`, in the database and in the stream heads kept here.
+    /// Undoes everything since `savepoint` (the latest one), in the database and in the
+    /// stream heads kept here.
     pub async fn rollback_to(&mut self, savepoint: Savepoint) -> Result<(), StoreError> {
         sqlx::query("ROLLBACK TO SAVEPOINT part")
             .execute(&mut *self.tx)
             .await?;
-        sqlx::query("RELEASE SAVEPOINT part")
-            .execute(&mut *self.tx)
-            .await?;
-        self.heads = savepoint.heads;
+        for (key, replaced) in self.journal.drain(savepoint.journal..).rev() {
+            match replaced {
+                Some(head) => self.heads.insert(key, head),
+                None => self.heads.remove(&key),
+            };
+        }
         self.last_position = savepoint.last_position;
-        Ok(())
-    }
-
-    /// Keeps what was done since `savepoint`.
-    pub async fn release(&mut self, _savepoint: Savepoint) -> Result<(), StoreError> {
-        sqlx::query("RELEASE SAVEPOINT part")
-            .execute(&mut *self.tx)
-            .await?;
         Ok(())
     }
 

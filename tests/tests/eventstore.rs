@@ -52,6 +52,45 @@ async fn append_is_atomic_and_streams_read_back_in_order() {
     }
 }
 
+/// Group commit undoes one command to its savepoint: its rows go, and so do the stream
+/// heads it moved, so the next command in the transaction continues each stream from where
+/// the kept commands left it. Savepoints are never released; the commit keeps what is left.
+#[tokio::test]
+async fn rolling_back_to_a_savepoint_restores_the_stream_heads() {
+    for db in TestDatabase::all().await {
+        let mut tx = db.store.begin().await.unwrap();
+        tx.savepoint().await.unwrap();
+        tx.append(&[event("user", "kept", 1, "{}")]).await.unwrap();
+        let undone = tx.savepoint().await.unwrap();
+        tx.append(&[
+            event("user", "kept", 2, "{}"),
+            event("user", "gone", 1, "{}"),
+        ])
+        .await
+        .unwrap();
+        tx.rollback_to(undone).await.unwrap();
+        // Sequence 2 of `kept` is free again, and `gone` starts over.
+        tx.savepoint().await.unwrap();
+        tx.append(&[event("user", "kept", 2, r#"{"again":true}"#)])
+            .await
+            .unwrap();
+        tx.append(&[event("user", "gone", 1, "{}")]).await.unwrap();
+        let gap = tx
+            .append(&[event("user", "kept", 4, "{}")])
+            .await
+            .unwrap_err();
+        assert!(matches!(gap, StoreError::SequenceGap { .. }), "{gap}");
+        tx.commit().await.unwrap();
+        let kept = db.store.stream("user", "kept", 0).await.unwrap();
+        assert_eq!(kept.len(), 2, "{:?}", db.backend());
+        assert_eq!(kept[1].payload, r#"{"again":true}"#);
+        assert_eq!(db.store.stream("user", "gone", 0).await.unwrap().len(), 1);
+        let key = SigningKey::from_bytes(&[3; 32]);
+        let report = db.store.verify(&key.verifying_key()).await.unwrap();
+        assert!(report.ok(), "{report:?}");
+    }
+}
+
 #[tokio::test]
 async fn racing_appends_to_one_stream_let_exactly_one_win() {
     for db in TestDatabase::all().await {
