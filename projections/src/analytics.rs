@@ -7,12 +7,12 @@
 //!   uses an app by signing in to it or by getting a token for it (a refresh included).
 //! - `rm_user_app_access`: per user, each application used, first and last.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use async_trait::async_trait;
 use sigil_domain::access_token::{AccessTokenEvent, GrantType};
 use sigil_domain::consent::ConsentEvent;
 use sigil_domain::session::{SessionEvent, SignInAttemptEvent};
-use std::collections::{BTreeMap, BTreeSet};
-
 use sigil_eventstore::sqlx::{self, AnyConnection, Row};
 use sigil_eventstore::{Backend, StoredEvent, value_groups};
 
