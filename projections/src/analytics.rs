@@ -13,11 +13,11 @@ use async_trait::async_trait;
 use sigil_domain::access_token::{AccessTokenEvent, GrantType};
 use sigil_domain::consent::ConsentEvent;
 use sigil_domain::session::{SessionEvent, SignInAttemptEvent};
+use sigil_eventstore::StoredEvent;
 use sigil_eventstore::sqlx::{self, AnyConnection, Row};
-use sigil_eventstore::{Backend, StoredEvent, value_groups};
 
-use crate::audit::ROWS_PER_STATEMENT;
 use crate::read_models::decode;
+use crate::rows::insert_rows;
 use crate::{Projection, ProjectionError};
 
 pub const HOUR_MICROS: i64 = 3_600_000_000;
@@ -162,80 +162,69 @@ impl Tally {
 
     async fn write(self, tx: &mut AnyConnection) -> Result<(), ProjectionError> {
         let counts: Vec<_> = self.counts.into_iter().collect();
-        for chunk in counts.chunks(ROWS_PER_STATEMENT) {
-            let sql = format!(
-                "INSERT INTO rm_app_access (application_id, bucket, metric, count) VALUES {} \
-                 ON CONFLICT (application_id, bucket, metric) \
-                 DO UPDATE SET count = rm_app_access.count + excluded.count",
-                value_groups(chunk.len(), 4)
-            );
-            let sql = Backend::of(tx).parameters(&sql);
-            let mut query = sqlx::query(&sql);
-            for ((application_id, bucket, metric), n) in chunk {
-                query = query.bind(application_id).bind(bucket).bind(metric).bind(n);
-            }
-            query.execute(&mut *tx).await?;
-        }
+        insert_rows(
+            tx,
+            "INSERT INTO rm_app_access (application_id, bucket, metric, count)",
+            "ON CONFLICT (application_id, bucket, metric) \
+             DO UPDATE SET count = rm_app_access.count + excluded.count",
+            4,
+            &counts,
+            |q, ((application_id, bucket, metric), n)| {
+                q.bind(application_id).bind(bucket).bind(metric).bind(n)
+            },
+        )
+        .await?;
         let users: Vec<_> = self.users.into_iter().collect();
-        for chunk in users.chunks(ROWS_PER_STATEMENT) {
-            let sql = format!(
-                "INSERT INTO rm_app_access_users (application_id, granularity, bucket, user_id) \
-                 VALUES {} ON CONFLICT DO NOTHING",
-                value_groups(chunk.len(), 4)
-            );
-            let sql = Backend::of(tx).parameters(&sql);
-            let mut query = sqlx::query(&sql);
-            for (application_id, granularity, bucket, user_id) in chunk {
-                query = query
-                    .bind(application_id)
+        insert_rows(
+            tx,
+            "INSERT INTO rm_app_access_users (application_id, granularity, bucket, user_id)",
+            "ON CONFLICT DO NOTHING",
+            4,
+            &users,
+            |q, (application_id, granularity, bucket, user_id)| {
+                q.bind(application_id)
                     .bind(*granularity)
                     .bind(bucket)
-                    .bind(user_id);
-            }
-            query.execute(&mut *tx).await?;
-        }
-        let user_apps: Vec<_> = self.user_apps.into_iter().collect();
-        for chunk in user_apps.chunks(ROWS_PER_STATEMENT) {
-            let sql = format!(
-                "INSERT INTO rm_user_app_access (user_id, application_id, first_access, \
-                 last_access, sign_ins, tokens_issued) VALUES {} \
-                 ON CONFLICT (user_id, application_id) DO UPDATE SET \
-                 first_access = CASE WHEN excluded.first_access < rm_user_app_access.first_access \
-                     THEN excluded.first_access ELSE rm_user_app_access.first_access END, \
-                 last_access = CASE WHEN excluded.last_access > rm_user_app_access.last_access \
-                     THEN excluded.last_access ELSE rm_user_app_access.last_access END, \
-                 sign_ins = rm_user_app_access.sign_ins + excluded.sign_ins, \
-                 tokens_issued = rm_user_app_access.tokens_issued + excluded.tokens_issued",
-                value_groups(chunk.len(), 6)
-            );
-            let sql = Backend::of(tx).parameters(&sql);
-            let mut query = sqlx::query(&sql);
-            for ((user_id, application_id), access) in chunk {
-                query = query
                     .bind(user_id)
+            },
+        )
+        .await?;
+        let user_apps: Vec<_> = self.user_apps.into_iter().collect();
+        insert_rows(
+            tx,
+            "INSERT INTO rm_user_app_access (user_id, application_id, first_access, \
+             last_access, sign_ins, tokens_issued)",
+            "ON CONFLICT (user_id, application_id) DO UPDATE SET \
+             first_access = CASE WHEN excluded.first_access < rm_user_app_access.first_access \
+                 THEN excluded.first_access ELSE rm_user_app_access.first_access END, \
+             last_access = CASE WHEN excluded.last_access > rm_user_app_access.last_access \
+                 THEN excluded.last_access ELSE rm_user_app_access.last_access END, \
+             sign_ins = rm_user_app_access.sign_ins + excluded.sign_ins, \
+             tokens_issued = rm_user_app_access.tokens_issued + excluded.tokens_issued",
+            6,
+            &user_apps,
+            |q, ((user_id, application_id), access)| {
+                q.bind(user_id)
                     .bind(application_id)
                     .bind(access.first)
                     .bind(access.last)
                     .bind(access.sign_ins)
-                    .bind(access.tokens);
-            }
-            query.execute(&mut *tx).await?;
-        }
+                    .bind(access.tokens)
+            },
+        )
+        .await?;
         let consents: Vec<_> = self.consents.into_iter().collect();
-        for chunk in consents.chunks(ROWS_PER_STATEMENT) {
-            let sql = format!(
-                "INSERT INTO rm_analytics_consents (consent_id, application_id, user_id) \
-                 VALUES {} ON CONFLICT (consent_id) DO NOTHING",
-                value_groups(chunk.len(), 3)
-            );
-            let sql = Backend::of(tx).parameters(&sql);
-            let mut query = sqlx::query(&sql);
-            for (consent_id, (application_id, user_id)) in chunk {
-                query = query.bind(consent_id).bind(application_id).bind(user_id);
-            }
-            query.execute(&mut *tx).await?;
-        }
-        Ok(())
+        insert_rows(
+            tx,
+            "INSERT INTO rm_analytics_consents (consent_id, application_id, user_id)",
+            "ON CONFLICT (consent_id) DO NOTHING",
+            3,
+            &consents,
+            |q, (consent_id, (application_id, user_id))| {
+                q.bind(consent_id).bind(application_id).bind(user_id)
+            },
+        )
+        .await
     }
 }
 

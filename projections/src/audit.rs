@@ -13,8 +13,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 use sigil_eventstore::sqlx::{self, AnyConnection, Row};
-use sigil_eventstore::{Backend, StoredEvent, placeholders, value_groups};
+use sigil_eventstore::{Backend, StoredEvent, placeholders};
 
+use crate::rows::{ROWS_PER_STATEMENT, insert_rows};
 use crate::{Projection, ProjectionError};
 
 pub struct AuditView;
@@ -206,83 +207,71 @@ impl Projection for AuditView {
             };
             entries.push((event, who, redact(payload).to_string()));
         }
-        let changed: Vec<(&str, &str)> = changed.into_iter().collect();
-        for chunk in changed.chunks(ROWS_PER_STATEMENT) {
-            Self::remember_all(tx, chunk, &memory).await?;
-        }
-        for chunk in entries.chunks(ROWS_PER_STATEMENT) {
-            Self::insert_entries(tx, chunk).await?;
-        }
-        Ok(())
+        let changed: Vec<(&str, &str, Attribution)> = changed
+            .into_iter()
+            .map(|key| (key.0, key.1, memory.get(&key).cloned().unwrap_or_default()))
+            .collect();
+        Self::remember_all(tx, &changed).await?;
+        Self::insert_entries(tx, &entries).await
     }
 }
-
-/// Rows per multi-row statement. With named parameters sqlx's SQLite driver cost the square
-/// of a statement's parameters (`Backend::parameters` avoids it); with `?`s, 100 rows
-/// measured no faster than 25.
-pub(crate) const ROWS_PER_STATEMENT: usize = 25;
 
 impl AuditView {
     async fn remember_all(
         tx: &mut AnyConnection,
-        streams: &[(&str, &str)],
-        memory: &HashMap<(&str, &str), Attribution>,
+        streams: &[(&str, &str, Attribution)],
     ) -> Result<(), ProjectionError> {
-        let sql = format!(
-            "INSERT INTO rm_audit_streams (aggregate_type, aggregate_id, application_id, user_id, \
-             organization_id) VALUES {} \
-             ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET \
+        insert_rows(
+            tx,
+            "INSERT INTO rm_audit_streams (aggregate_type, aggregate_id, application_id, \
+             user_id, organization_id)",
+            "ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET \
              application_id = excluded.application_id, user_id = excluded.user_id, \
              organization_id = excluded.organization_id",
-            value_groups(streams.len(), 5)
-        );
-        let sql = Backend::of(tx).parameters(&sql);
-        let mut query = sqlx::query(&sql);
-        for key in streams {
-            let who = memory.get(key).cloned().unwrap_or_default();
-            query = query
-                .bind(key.0)
-                .bind(key.1)
-                .bind(who.application_id)
-                .bind(who.user_id)
-                .bind(who.organization_id);
-        }
-        query.execute(&mut *tx).await?;
-        Ok(())
+            5,
+            streams,
+            |q, (aggregate_type, aggregate_id, who)| {
+                q.bind(*aggregate_type)
+                    .bind(*aggregate_id)
+                    .bind(who.application_id.as_deref())
+                    .bind(who.user_id.as_deref())
+                    .bind(who.organization_id.as_deref())
+            },
+        )
+        .await
     }
 
     async fn insert_entries(
         tx: &mut AnyConnection,
         entries: &[(&&StoredEvent, Attribution, String)],
     ) -> Result<(), ProjectionError> {
-        let sql = format!(
+        insert_rows(
+            tx,
             "INSERT INTO rm_audit_log (position, occurred_at, event_type, aggregate_type, \
              aggregate_id, actor, application_id, user_id, organization_id, ip, user_agent, \
-             request_id, details, hash) VALUES {}",
-            value_groups(entries.len(), 14)
-        );
-        let sql = Backend::of(tx).parameters(&sql);
-        let mut query = sqlx::query(&sql);
-        for (event, who, details) in entries {
-            let metadata = event.metadata();
-            query = query
-                .bind(event.position)
-                .bind(event.occurred_at)
-                .bind(event.event_type.as_str())
-                .bind(event.aggregate_type.as_str())
-                .bind(event.aggregate_id.as_str())
-                .bind(metadata.actor)
-                .bind(who.application_id.clone())
-                .bind(who.user_id.clone())
-                .bind(who.organization_id.clone())
-                .bind(metadata.ip)
-                .bind(metadata.user_agent)
-                .bind(metadata.request_id)
-                .bind(details.as_str())
-                .bind(hex::encode(event.hash));
-        }
-        query.execute(&mut *tx).await?;
-        Ok(())
+             request_id, details, hash)",
+            "",
+            14,
+            entries,
+            |q, (event, who, details)| {
+                let metadata = event.metadata();
+                q.bind(event.position)
+                    .bind(event.occurred_at)
+                    .bind(event.event_type.as_str())
+                    .bind(event.aggregate_type.as_str())
+                    .bind(event.aggregate_id.as_str())
+                    .bind(metadata.actor)
+                    .bind(who.application_id.as_deref())
+                    .bind(who.user_id.as_deref())
+                    .bind(who.organization_id.as_deref())
+                    .bind(metadata.ip)
+                    .bind(metadata.user_agent)
+                    .bind(metadata.request_id)
+                    .bind(details.as_str())
+                    .bind(hex::encode(event.hash))
+            },
+        )
+        .await
     }
 }
 

@@ -8,6 +8,7 @@ mod audit;
 mod error;
 mod organizations;
 mod read_models;
+mod rows;
 mod runner;
 
 pub use analytics::{AnalyticsView, DAY_MICROS, HOUR_MICROS, bucket_start};
