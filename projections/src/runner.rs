@@ -327,10 +327,10 @@ async fn lock_checkpoints(
         insert = insert.bind(*name);
     }
     insert.execute(&mut **tx).await?;
-    let lock = match tx.backend_name() {
+    let lock = match Backend::of(tx) {
         // SQLite's write transaction (BEGIN IMMEDIATE) already excludes other writers.
-        "SQLite" => "",
-        _ => " FOR UPDATE",
+        Backend::Sqlite => "",
+        Backend::Postgres => " FOR UPDATE",
     };
     let sql = format!(
         "SELECT name, position FROM projection_checkpoints WHERE name IN ({}){lock}",
