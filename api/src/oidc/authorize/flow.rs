@@ -182,7 +182,7 @@ async fn issue_code(
 ) -> Response {
     let request = &interaction.request;
     let code = new_token();
-    let code_id = uuid::Uuid::new_v4().to_string();
+    let code_id = uuid::Uuid::now_v7().to_string();
     let context = request_context(headers, None, format!("user:{}", session.user_id));
     let issued_at = context.now.timestamp();
     let issue = IssueCode {

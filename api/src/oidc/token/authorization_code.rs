@@ -74,9 +74,9 @@ pub async fn grant(
     let grant = loaded.0.grant().cloned().ok_or_else(invalid)?;
     let context = request_context(headers, Some(peer), format!("client:{}", client.id));
     let now = context.now.timestamp();
-    let access_token_id = uuid::Uuid::new_v4().to_string();
+    let access_token_id = uuid::Uuid::now_v7().to_string();
     let refresh_family_id =
-        earns_refresh_token(client, &grant).then(|| uuid::Uuid::new_v4().to_string());
+        earns_refresh_token(client, &grant).then(|| uuid::Uuid::now_v7().to_string());
     let redeem = AuthorizationCodeCommand::Redeem {
         client_id: client.id.clone(),
         redirect_uri: form.get("redirect_uri").map(str::to_string),

@@ -39,7 +39,7 @@ pub async fn grant(
     let target = resources::for_client(state, &client.application, form).await?;
     let context = request_context(headers, Some(peer), format!("client:{}", client.id));
     let issued_at = context.now.timestamp();
-    let token_id = uuid::Uuid::new_v4().to_string();
+    let token_id = uuid::Uuid::now_v7().to_string();
     // A client acting for itself is the token's subject (RFC 9068 §2.2).
     let token = mint(
         state, client, &target, &client.id, &token_id, issued_at, None,

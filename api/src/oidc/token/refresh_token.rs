@@ -119,7 +119,7 @@ pub async fn grant(
     }
     let context = request_context(headers, Some(peer), format!("client:{}", client.id));
     let successor = state.refresh_successors.successor(presented);
-    let access_token_id = uuid::Uuid::new_v4().to_string();
+    let access_token_id = uuid::Uuid::now_v7().to_string();
     let index_id = family_id.clone();
     let used = state
         .commands
