@@ -33,10 +33,11 @@ pub(crate) struct GroupCommit {
 }
 
 impl GroupCommit {
-    /// Starts the committing task on the current runtime.
+    /// Starts the committing task on a thread of its own ([`crate::own_thread`]), for as
+    /// long as the current runtime lives.
     pub(crate) fn start(store: EventStore) -> GroupCommit {
         let (sender, receiver) = mpsc::unbounded_channel();
-        tokio::spawn(run(store, receiver));
+        crate::own_thread::spawn("sigil-group-commit", run(store, receiver));
         GroupCommit { sender }
     }
 

@@ -18,6 +18,7 @@ pub mod http;
 pub mod keys;
 pub mod master_key;
 pub mod oidc;
+mod own_thread;
 pub mod passwords;
 pub mod server;
 pub mod state;

@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use anyhow::Context;
-use sigil_eventstore::{EventStore, SigningKey, now_micros};
+use sigil_eventstore::{Backend, EventStore, SigningKey, now_micros};
 use sigil_projections::ProjectionRunner;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -56,7 +56,13 @@ pub async fn start(
     // One runner keeps every read model current: one read of the log and one write
     // transaction per batch. The per-model runners serve catch-ups and rebuilds.
     let all = ProjectionRunner::group(store.clone(), "all", sigil_projections::all());
-    let mut background: Vec<JoinHandle<()>> = vec![tokio::spawn(all.run(shutdown.subscribe()))];
+    // On SQLite its transactions hold the single writer that appends wait for: it runs on a
+    // thread of its own, so that no statement of theirs queues behind the requests.
+    let runner = all.run(shutdown.subscribe());
+    let mut background: Vec<JoinHandle<()>> = vec![match store.backend() {
+        Backend::Sqlite => crate::own_thread::spawn("sigil-read-models", runner),
+        Backend::Postgres => tokio::spawn(runner),
+    }];
     background.push(tokio::spawn(write_checkpoints(
         store.clone(),
         master_key.checkpoint_key(),
