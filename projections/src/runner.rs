@@ -256,11 +256,12 @@ impl ProjectionRunner {
                 leadership = None;
                 Duration::from_millis(100)
             } else {
+                let started = Instant::now();
                 match self.catch_up().await {
                     Ok(position) => {
                         tracing::debug!(projection = self.name(), position, "caught up");
                         self.store.wait_for_append(&mut wake).await;
-                        Duration::ZERO
+                        BATCH_WINDOW.saturating_sub(started.elapsed())
                     }
                     Err(e) => {
                         // Stop here rather than skip: a read model with a hole is worse than a
@@ -277,6 +278,11 @@ impl ProjectionRunner {
         }
     }
 }
+
+/// The least time between two catch-ups under a steady flow of appends: each costs a write
+/// transaction (on SQLite, the single writer that appends wait for), so the events of this
+/// window share one. It bounds the added lag.
+const BATCH_WINDOW: Duration = Duration::from_millis(50);
 
 /// Proof of being the active runner; dropping it releases the lock (the session ends).
 pub struct Leadership {
