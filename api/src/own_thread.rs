@@ -70,10 +70,11 @@ mod tests {
             .enable_all()
             .build()
             .unwrap();
+        // Held by the task until it is dropped, polled or not.
+        let guard = DropSignal(dropped);
         runtime.block_on(async {
             super::spawn("test-own-thread", async move {
-                // Held until the task is dropped.
-                let _guard = DropSignal(dropped);
+                let _guard = guard;
                 std::future::pending::<()>().await;
             });
             tokio::task::yield_now().await;
