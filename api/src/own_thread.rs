@@ -23,7 +23,7 @@ where
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build();
-    let started = runtime.map_err(std::io::Error::other).and_then(|runtime| {
+    let started = runtime.and_then(|runtime| {
         std::thread::Builder::new()
             .name(name.to_string())
             .spawn(move || {
