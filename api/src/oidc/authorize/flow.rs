@@ -22,7 +22,7 @@ use crate::oidc::context::request_context;
 use crate::oidc::interaction::{CSRF_COOKIE, Interaction, cookie, set_cookie};
 use crate::oidc::resources::{self, Grantable};
 use crate::oidc::sessions::{self, ActiveSession, SESSION_COOKIE};
-use crate::oidc::tokens::{digest, new_token};
+use crate::oidc::tokens::{digest, new_stream_id, new_token};
 use crate::state::AppState;
 
 pub const SIGN_IN_ACTION: &str = "/oidc/interaction/sign-in";
@@ -182,7 +182,7 @@ async fn issue_code(
 ) -> Response {
     let request = &interaction.request;
     let code = new_token();
-    let code_id = uuid::Uuid::now_v7().to_string();
+    let code_id = new_stream_id();
     let context = request_context(headers, None, format!("user:{}", session.user_id));
     let issued_at = context.now.timestamp();
     let issue = IssueCode {

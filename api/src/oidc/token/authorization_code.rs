@@ -25,7 +25,7 @@ use crate::oidc::client_auth::AuthenticatedClient;
 use crate::oidc::context::request_context;
 use crate::oidc::error::OAuthError;
 use crate::oidc::form::OAuthForm;
-use crate::oidc::tokens::{digest, new_token};
+use crate::oidc::tokens::{digest, new_stream_id, new_token};
 use crate::oidc::{access_tokens, codes, refresh_tokens};
 use crate::state::AppState;
 
@@ -74,9 +74,8 @@ pub async fn grant(
     let grant = loaded.0.grant().cloned().ok_or_else(invalid)?;
     let context = request_context(headers, Some(peer), format!("client:{}", client.id));
     let now = context.now.timestamp();
-    let access_token_id = uuid::Uuid::now_v7().to_string();
-    let refresh_family_id =
-        earns_refresh_token(client, &grant).then(|| uuid::Uuid::now_v7().to_string());
+    let access_token_id = new_stream_id();
+    let refresh_family_id = earns_refresh_token(client, &grant).then(new_stream_id);
     let redeem = AuthorizationCodeCommand::Redeem {
         client_id: client.id.clone(),
         redirect_uri: form.get("redirect_uri").map(str::to_string),

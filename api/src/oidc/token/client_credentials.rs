@@ -15,7 +15,7 @@ use crate::oidc::context::request_context;
 use crate::oidc::error::OAuthError;
 use crate::oidc::form::OAuthForm;
 use crate::oidc::resources;
-use crate::oidc::tokens::digest;
+use crate::oidc::tokens::{digest, new_stream_id};
 use crate::state::AppState;
 
 /// Access tokens live an hour, as Logto's do, unless their API resource says otherwise.
@@ -39,7 +39,7 @@ pub async fn grant(
     let target = resources::for_client(state, &client.application, form).await?;
     let context = request_context(headers, Some(peer), format!("client:{}", client.id));
     let issued_at = context.now.timestamp();
-    let token_id = uuid::Uuid::now_v7().to_string();
+    let token_id = new_stream_id();
     // A client acting for itself is the token's subject (RFC 9068 §2.2).
     let token = mint(
         state, client, &target, &client.id, &token_id, issued_at, None,

@@ -18,7 +18,7 @@ use crate::oidc::client_auth::AuthenticatedClient;
 use crate::oidc::context::request_context;
 use crate::oidc::error::OAuthError;
 use crate::oidc::form::OAuthForm;
-use crate::oidc::tokens::digest;
+use crate::oidc::tokens::{digest, new_stream_id};
 use crate::oidc::{access_tokens, refresh_tokens};
 use crate::state::AppState;
 
@@ -119,7 +119,7 @@ pub async fn grant(
     }
     let context = request_context(headers, Some(peer), format!("client:{}", client.id));
     let successor = state.refresh_successors.successor(presented);
-    let access_token_id = uuid::Uuid::now_v7().to_string();
+    let access_token_id = new_stream_id();
     let index_id = family_id.clone();
     let used = state
         .commands
