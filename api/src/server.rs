@@ -48,6 +48,9 @@ pub async fn start(
         .with_context(|| format!("cannot listen on {}", config.bind))?;
     let addr = listener.local_addr()?;
     let (shutdown, _) = watch::channel(false);
+    // Before anything records: a metric written before the recorder exists is lost (the
+    // runner's first batch, the signing keys made below).
+    let metrics = telemetry::metrics_handle();
 
     let projections: Vec<ProjectionRunner> = sigil_projections::all()
         .into_iter()
@@ -99,7 +102,7 @@ pub async fn start(
         ),
         keys: RwLock::new(Arc::new(keys)),
         checkpoint_verifier: master_key.checkpoint_key().verifying_key(),
-        metrics: telemetry::metrics_handle(),
+        metrics,
         store,
         projections,
         config: config.clone(),
