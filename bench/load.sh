@@ -134,9 +134,9 @@ PY
 run() { # TARGET SCENARIO CONCURRENCY
   local args=(--scenario "$2" --issuer "$issuer" --concurrency "$3" --duration "$duration")
   case $2 in
-    client-credentials) args+=(--client-id "$m2m_id" --client-secret "$m2m_secret" --scope read --resource urn:bench:api) ;;
+    client-credentials) args+=(--client-id "$m2m_id" "--client-secret=$m2m_secret" --scope read --resource urn:bench:api) ;;
     refresh | auth-code | userinfo) args+=(--client-id "$spa_id") ;;
-    introspection) args+=(--client-id "$web_id" --client-secret "$web_secret") ;;
+    introspection) args+=(--client-id "$web_id" "--client-secret=$web_secret") ;;
   esac
   local line before="" lag=NA
   [ "$1" != peer ] && before=$(lag_buckets)
