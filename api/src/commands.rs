@@ -123,9 +123,12 @@ impl<E: std::error::Error> From<sqlx::Error> for CommandError<E> {
 }
 
 /// Writes lookup rows for a command's events inside the transaction that appends them.
+/// It may be run more than once, each time in a new transaction: SQLite's group commit
+/// writes a batch again, command by command, when one of its commands is refused.
 pub type Index<'a, E> = Box<
-    dyn for<'c> FnOnce(&'c mut AnyConnection, &'c [E]) -> BoxFuture<'c, Result<(), sqlx::Error>>
+    dyn for<'c> Fn(&'c mut AnyConnection, &'c [E]) -> BoxFuture<'c, Result<(), sqlx::Error>>
         + Send
+        + Sync
         + 'a,
 >;
 
@@ -419,9 +422,10 @@ impl Commands {
                 occurred_at: utc_to_micros(context.now),
             });
         }
-        let owned = events.clone();
-        let write: Writer =
-            Box::new(move |conn| Box::pin(async move { index(conn, &owned).await }));
+        let write: Writer = Box::new(Indexed {
+            index,
+            events: events.clone(),
+        });
         Ok((Decision { rows, write }, events))
     }
 
@@ -436,8 +440,6 @@ impl Commands {
         if decisions.iter().all(|d| d.rows.is_empty()) {
             return Ok(());
         }
-        // Taken apart first: the writers are Send but not Sync, so none may be borrowed
-        // across an await.
         let (rows, writers): (Vec<_>, Vec<_>) =
             decisions.into_iter().map(|d| (d.rows, d.write)).unzip();
         let moved: Vec<(String, String)> = rows
@@ -470,7 +472,7 @@ impl Commands {
                 Err(back) => (rows, writers) = back,
             }
         }
-        commit_alone(&self.store, &rows, writers).await
+        commit_alone(&self.store, &rows, &writers).await
     }
 }
 
@@ -478,7 +480,7 @@ impl Commands {
 pub(crate) async fn commit_alone(
     store: &EventStore,
     rows: &[Vec<NewEvent>],
-    writers: Vec<Writer>,
+    writers: &[Writer],
 ) -> Result<(), CommandError<std::convert::Infallible>> {
     let mut tx = store.begin().await?;
     write(&mut tx, rows, writers).await?;
@@ -490,13 +492,13 @@ pub(crate) async fn commit_alone(
 pub(crate) async fn write(
     tx: &mut AppendTx,
     rows: &[Vec<NewEvent>],
-    writers: Vec<Writer>,
+    writers: &[Writer],
 ) -> Result<(), CommandError<std::convert::Infallible>> {
     for rows in rows {
         tx.append(rows).await?;
     }
-    for write in writers {
-        if let Err(e) = write(tx.connection()).await {
+    for writer in writers {
+        if let Err(e) = writer.write(tx.connection()).await {
             // A unique lookup row already held is the caller's mistake to report, not a
             // failure of the store.
             return Err(match e {
@@ -521,13 +523,33 @@ impl Decision {
     pub fn nothing() -> Decision {
         Decision {
             rows: Vec::new(),
-            write: Box::new(|_| Box::pin(async { Ok(()) })),
+            write: Box::new(Indexed::<()> {
+                index: Box::new(|_, _| Box::pin(async { Ok(()) })),
+                events: Vec::new(),
+            }),
         }
     }
 }
 
-pub(crate) type Writer =
-    Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<(), sqlx::Error>> + Send>;
+/// The lookup rows of one decided command, ready to be written (again, if a group commit
+/// retries its batch).
+pub(crate) trait WriteLookups: Send + Sync {
+    fn write<'c>(&'c self, conn: &'c mut AnyConnection) -> BoxFuture<'c, Result<(), sqlx::Error>>;
+}
+
+pub(crate) type Writer = Box<dyn WriteLookups>;
+
+/// A command's [`Index`] with the events it indexes.
+struct Indexed<E> {
+    index: Index<'static, E>,
+    events: Vec<E>,
+}
+
+impl<E: Send + Sync> WriteLookups for Indexed<E> {
+    fn write<'c>(&'c self, conn: &'c mut AnyConnection) -> BoxFuture<'c, Result<(), sqlx::Error>> {
+        (self.index)(conn, &self.events)
+    }
+}
 
 impl<E: std::error::Error> CommandError<E> {
     /// A commit's error, as any command's error.

@@ -143,7 +143,9 @@ pub async fn execute(
             id,
             command,
             context,
-            Box::new(move |conn, events| Box::pin(index(conn, index_id, events, index_taken))),
+            Box::new(move |conn, events| {
+                Box::pin(index(conn, index_id.clone(), events, index_taken.clone()))
+            }),
         )
         .await;
     match result {
@@ -160,7 +162,14 @@ pub async fn execute(
 /// aggregates committed together): the same rows [`execute`] writes.
 pub fn indexer(user_id: &str) -> crate::commands::Index<'static, UserEvent> {
     let user_id = user_id.to_string();
-    Box::new(move |conn, events| Box::pin(index(conn, user_id, events, Arc::new(OnceLock::new()))))
+    Box::new(move |conn, events| {
+        Box::pin(index(
+            conn,
+            user_id.clone(),
+            events,
+            Arc::new(OnceLock::new()),
+        ))
+    })
 }
 
 /// The user an upstream identity is linked to.

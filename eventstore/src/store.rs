@@ -398,6 +398,11 @@ impl AppendTx {
         Ok(())
     }
 
+    /// Undoes the whole transaction.
+    pub async fn rollback(self) -> Result<(), StoreError> {
+        Ok(self.tx.rollback().await?)
+    }
+
     /// Commits; then wakes local subscribers (and, through the notifier, other nodes).
     pub async fn commit(self) -> Result<(), StoreError> {
         self.tx.commit().await?;

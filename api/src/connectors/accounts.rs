@@ -155,7 +155,7 @@ pub async fn sign_in(
             },
             &context,
             Box::new(move |conn, events| {
-                Box::pin(sessions::index(conn, index_id, auth_time, events))
+                Box::pin(sessions::index(conn, index_id.clone(), auth_time, events))
             }),
         )
         .await

@@ -439,7 +439,12 @@ async fn execute(
             command,
             &context,
             Box::new(move |conn, events| {
-                Box::pin(crate::connectors::index(conn, index_id, created_at, events))
+                Box::pin(crate::connectors::index(
+                    conn,
+                    index_id.clone(),
+                    created_at,
+                    events,
+                ))
             }),
         )
         .await?;

@@ -119,7 +119,9 @@ pub async fn revoke_all(
                         client_id: client_id.to_string(),
                     },
                     context,
-                    Box::new(move |conn, events| Box::pin(index(conn, index_id, now, events))),
+                    Box::new(move |conn, events| {
+                        Box::pin(index(conn, index_id.clone(), now, events))
+                    }),
                 )
                 .await;
             match revoked {
@@ -156,7 +158,7 @@ pub async fn issue(
             (AccessToken::default(), 0),
             AccessTokenCommand::Issue(issue),
             context,
-            Box::new(move |conn, events| Box::pin(index(conn, index_id, now, events))),
+            Box::new(move |conn, events| Box::pin(index(conn, index_id.clone(), now, events))),
         )
         .await;
     match issued {

@@ -308,7 +308,9 @@ async fn end(
             &session.session_id,
             SessionCommand::End,
             &context,
-            Box::new(move |conn, events| Box::pin(sessions::index(conn, index_id, now, events))),
+            Box::new(move |conn, events| {
+                Box::pin(sessions::index(conn, index_id.clone(), now, events))
+            }),
         )
     };
     let mut result = run().await;

@@ -80,7 +80,7 @@ pub async fn revoke(
             },
             &context,
             Box::new(move |conn, events| {
-                Box::pin(access_tokens::index(conn, token_id, now, events))
+                Box::pin(access_tokens::index(conn, token_id.clone(), now, events))
             }),
         )
         .await;

@@ -207,7 +207,7 @@ async fn issue_code(
             &code_id,
             AuthorizationCodeCommand::Issue(issue),
             &context,
-            Box::new(move |conn, events| Box::pin(codes::index(conn, index_id, events))),
+            Box::new(move |conn, events| Box::pin(codes::index(conn, index_id.clone(), events))),
         )
         .await;
     if let Err(e) = issued {

@@ -150,7 +150,9 @@ pub async fn sign_in(
             &session_id,
             command,
             &context,
-            Box::new(move |conn, events| Box::pin(sessions::index(conn, index_id, now, events))),
+            Box::new(move |conn, events| {
+                Box::pin(sessions::index(conn, index_id.clone(), now, events))
+            }),
         )
         .await
     {

@@ -215,7 +215,7 @@ async fn redeem_once(
                     RefreshTokenCommand::Start(start),
                     a.context,
                     Box::new(move |conn, events| {
-                        Box::pin(refresh_tokens::index(conn, index_id, events))
+                        Box::pin(refresh_tokens::index(conn, index_id.clone(), events))
                     }),
                 )
                 .await

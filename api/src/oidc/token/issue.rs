@@ -141,7 +141,7 @@ pub async fn decide_access_token(
             AccessTokenCommand::Issue(issue),
             context,
             Box::new(move |conn, events| {
-                Box::pin(access_tokens::index(conn, index_id, now, events))
+                Box::pin(access_tokens::index(conn, index_id.clone(), now, events))
             }),
         )
         .await;

@@ -139,7 +139,9 @@ pub async fn grant(
                     .map(|(_, subject)| context.now.timestamp() + subject.target.ttl_secs),
             },
             &context,
-            Box::new(move |conn, events| Box::pin(refresh_tokens::index(conn, index_id, events))),
+            Box::new(move |conn, events| {
+                Box::pin(refresh_tokens::index(conn, index_id.clone(), events))
+            }),
         )
         .await;
     let (used, events) = match used {
