@@ -27,7 +27,7 @@ mkdir -p "$out"
 # rebuild the server differently from `cargo build --release`.
 cargo build --release --locked -p sigil-api --quiet
 cargo build --release --locked -p sigil-bench --quiet
-sigil=$root/target/release/sigil
+sigil=${SIGIL_BIN:-$root/target/release/sigil}
 load=$root/target/release/sigil-load
 work=$(mktemp -d)
 server=""
