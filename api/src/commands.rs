@@ -483,20 +483,31 @@ pub(crate) async fn commit_alone(
     writers: &[Writer],
 ) -> Result<(), CommandError<std::convert::Infallible>> {
     let mut tx = store.begin().await?;
-    write(&mut tx, rows, writers).await?;
+    write(
+        &mut tx,
+        &events_of(rows),
+        &writers.iter().collect::<Vec<_>>(),
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
 
-/// Appends the events and runs the lookup writers inside `tx`.
+/// The events of several decisions, in order.
+pub(crate) fn events_of<'a>(
+    rows: impl IntoIterator<Item = &'a Vec<NewEvent>>,
+) -> Vec<&'a NewEvent> {
+    rows.into_iter().flatten().collect()
+}
+
+/// Appends the events and runs the lookup writers inside `tx`: the events of every decision
+/// go in together, then the lookups.
 pub(crate) async fn write(
     tx: &mut AppendTx,
-    rows: &[Vec<NewEvent>],
-    writers: &[Writer],
+    events: &[&NewEvent],
+    writers: &[&Writer],
 ) -> Result<(), CommandError<std::convert::Infallible>> {
-    for rows in rows {
-        tx.append(rows).await?;
-    }
+    tx.append_all(events).await?;
     for writer in writers {
         if let Err(e) = writer.write(tx.connection()).await {
             // A unique lookup row already held is the caller's mistake to report, not a

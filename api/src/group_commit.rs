@@ -21,7 +21,7 @@ use std::convert::Infallible;
 use sigil_eventstore::{AppendTx, EventStore, NewEvent};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::commands::{CommandError, Writer, commit_alone, write};
+use crate::commands::{CommandError, Writer, commit_alone, events_of, write};
 
 /// The most commands one transaction takes: bounds how long the write lock is held.
 const MAX_BATCH: usize = 128;
@@ -105,14 +105,15 @@ async fn commit_batch(store: &EventStore, mut batch: Vec<Unit>) {
     }
 }
 
-/// Writes and commits every command of `batch` in one transaction with no savepoints.
+/// Writes and commits every command of `batch` in one transaction with no savepoints: all
+/// their events in a few multi-row inserts, then their lookups.
 async fn together(store: &EventStore, batch: &[Unit]) -> Result<(), CommandError<Infallible>> {
     let mut tx = store.begin().await?;
-    for unit in batch {
-        if let Err(e) = write(&mut tx, &unit.rows, &unit.writers).await {
-            tx.rollback().await?;
-            return Err(e);
-        }
+    let events = events_of(batch.iter().flat_map(|u| &u.rows));
+    let writers: Vec<&Writer> = batch.iter().flat_map(|u| &u.writers).collect();
+    if let Err(e) = write(&mut tx, &events, &writers).await {
+        tx.rollback().await?;
+        return Err(e);
     }
     tx.commit().await?;
     Ok(())
@@ -160,7 +161,8 @@ async fn part(
     writers: &[Writer],
 ) -> Result<Result<(), CommandError<Infallible>>, sigil_eventstore::StoreError> {
     let savepoint = tx.savepoint().await?;
-    match write(tx, rows, writers).await {
+    let writers: Vec<&Writer> = writers.iter().collect();
+    match write(tx, &events_of(rows), &writers).await {
         Ok(()) => Ok(Ok(())),
         Err(refused) => {
             tx.rollback_to(savepoint).await?;

@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::StoreError;
-use crate::db::{Backend, Pools};
+use crate::db::{Backend, Pools, value_groups};
 use crate::event::{NewEvent, StoredEvent};
 use crate::hash::{GENESIS, event_hash};
 use crate::subscription::Frontier;
@@ -296,56 +296,98 @@ impl AppendTx {
 
     /// Appends events; each stream's sequence must continue where the stream ends.
     pub async fn append(&mut self, events: &[NewEvent]) -> Result<Vec<StoredEvent>, StoreError> {
-        let mut stored = Vec::with_capacity(events.len());
+        let refs: Vec<&NewEvent> = events.iter().collect();
+        let placed = self.append_all(&refs).await?;
+        Ok(events
+            .iter()
+            .zip(placed)
+            .map(|(event, (position, hash))| event.clone().into_stored(position, hash))
+            .collect())
+    }
+
+    /// [`AppendTx::append`] for events gathered from several commands, without copying them
+    /// back: returns each event's position and hash, in order. The events go in a few
+    /// multi-row statements, not one each (on SQLite each statement is a hand-off to the
+    /// writer's thread, on PostgreSQL a round trip).
+    pub async fn append_all(
+        &mut self,
+        events: &[&NewEvent],
+    ) -> Result<Vec<(i64, [u8; 32])>, StoreError> {
+        // Each event's hash chains to its predecessor, which may be in this very call.
+        let mut staged: HashMap<StreamKey, Head> = HashMap::new();
+        let mut hashes = Vec::with_capacity(events.len());
         for event in events {
             validate(event)?;
-            let previous = self.previous_hash(event).await?;
+            let key = (event.aggregate_type.clone(), event.aggregate_id.clone());
+            let previous = match staged.get(&key).or_else(|| self.heads.get(&key)) {
+                Some(head) => follow(head, event)?,
+                None => self.previous_hash(event).await?,
+            };
             let hash = event_hash(&previous, event);
-            let sql = "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
-                       event_version, payload, metadata, occurred_at, hash) \
-                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING position";
-            let inserted = sqlx::query_scalar::<_, i64>(sql)
-                .bind(&event.aggregate_type)
-                .bind(&event.aggregate_id)
-                .bind(event.sequence)
-                .bind(&event.event_type)
-                .bind(&event.event_version)
-                .bind(&event.payload)
-                .bind(&event.metadata)
-                .bind(event.occurred_at)
-                .bind(hash.to_vec())
-                .fetch_one(&mut *self.tx)
-                .await;
-            let position = match inserted {
-                Ok(p) => p,
+            staged.insert(key, (event.sequence, hash));
+            hashes.push(hash);
+        }
+        let backend = Backend::of(&self.tx);
+        let mut positions = Vec::with_capacity(events.len());
+        for (chunk, hashes) in events
+            .chunks(EVENTS_PER_STATEMENT)
+            .zip(hashes.chunks(EVENTS_PER_STATEMENT))
+        {
+            let sql = format!(
+                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
+                 event_version, payload, metadata, occurred_at, hash) VALUES {} RETURNING position",
+                value_groups(chunk.len(), 9)
+            );
+            let sql = backend.parameters(&sql);
+            let mut insert = sqlx::query_scalar::<_, i64>(&sql);
+            for (event, hash) in chunk.iter().zip(hashes) {
+                insert = insert
+                    .bind(&event.aggregate_type)
+                    .bind(&event.aggregate_id)
+                    .bind(event.sequence)
+                    .bind(&event.event_type)
+                    .bind(&event.event_version)
+                    .bind(&event.payload)
+                    .bind(&event.metadata)
+                    .bind(event.occurred_at)
+                    .bind(hash.to_vec());
+            }
+            let inserted = match insert.fetch_all(&mut *self.tx).await {
+                Ok(inserted) => inserted,
+                // A unique violation in a multi-row statement does not say which row: the
+                // first event of the statement stands for it.
                 Err(sqlx::Error::Database(e))
                     if e.kind() == sqlx::error::ErrorKind::UniqueViolation =>
                 {
-                    return Err(conflict(event));
+                    return Err(conflict(chunk[0]));
                 }
                 Err(e) => return Err(e.into()),
             };
-            let key = (event.aggregate_type.clone(), event.aggregate_id.clone());
-            let replaced = self.heads.insert(key.clone(), (event.sequence, hash));
-            self.journal.push((key, replaced));
-            self.last_position = Some(self.last_position.map_or(position, |p| p.max(position)));
-            stored.push(event.clone().into_stored(position, hash));
+            // Both backends number the rows of one INSERT in the order of its VALUES; the
+            // log's order within a stream rests on it, so it is checked, not assumed.
+            let ordered = inserted.windows(2).all(|w| w[0] < w[1]);
+            if inserted.len() != chunk.len() || !ordered {
+                return Err(StoreError::Misconfigured(format!(
+                    "an insert of {} events returned positions {inserted:?}",
+                    chunk.len()
+                )));
+            }
+            positions.extend(inserted);
         }
-        Ok(stored)
+        for (event, hash) in events.iter().zip(&hashes) {
+            let key = (event.aggregate_type.clone(), event.aggregate_id.clone());
+            let replaced = self.heads.insert(key.clone(), (event.sequence, *hash));
+            self.journal.push((key, replaced));
+        }
+        if let Some(last) = positions.last() {
+            self.last_position = Some(self.last_position.map_or(*last, |p| p.max(*last)));
+        }
+        Ok(positions.into_iter().zip(hashes).collect())
     }
 
+    /// The hash of the stored event `event` follows, for a stream this transaction has not
+    /// appended to yet.
     async fn previous_hash(&mut self, event: &NewEvent) -> Result<[u8; 32], StoreError> {
-        let key = (event.aggregate_type.clone(), event.aggregate_id.clone());
-        if let Some((sequence, hash)) = self.heads.get(&key) {
-            return if *sequence + 1 == event.sequence {
-                Ok(*hash)
-            } else if event.sequence <= *sequence {
-                // Another command in this transaction took that place first.
-                Err(conflict(event))
-            } else {
-                Err(gap(event))
-            };
-        }
         if event.sequence == 1 {
             return Ok(GENESIS);
         }
@@ -410,6 +452,21 @@ impl AppendTx {
             self.store.note_appended(position);
         }
         Ok(())
+    }
+}
+
+/// Rows per multi-row insert into the log (nine parameters each).
+const EVENTS_PER_STATEMENT: usize = 25;
+
+/// The hash `event` chains to, when its stream's head is known here.
+fn follow(&(sequence, hash): &Head, event: &NewEvent) -> Result<[u8; 32], StoreError> {
+    if sequence + 1 == event.sequence {
+        Ok(hash)
+    } else if event.sequence <= sequence {
+        // Another command in this transaction took that place first.
+        Err(conflict(event))
+    } else {
+        Err(gap(event))
     }
 }
 

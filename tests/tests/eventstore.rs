@@ -52,6 +52,46 @@ async fn append_is_atomic_and_streams_read_back_in_order() {
     }
 }
 
+/// A long append goes in several multi-row statements: each event still gets its place in
+/// the order given, and each stream's chain continues across the statements.
+#[tokio::test]
+async fn a_long_append_keeps_its_order_across_statements() {
+    for db in TestDatabase::all().await {
+        let store = &db.store;
+        store.append(&[event("user", "old", 1, "{}")]).await.unwrap();
+        // Three streams interleaved, one of them continuing what is stored already.
+        let events: Vec<_> = (0..90)
+            .map(|i| {
+                let (id, sequence) = match i % 3 {
+                    0 => ("a", i / 3 + 1),
+                    1 => ("b", i / 3 + 1),
+                    _ => ("old", i / 3 + 2),
+                };
+                event("user", id, sequence, &format!(r#"{{"i":{i}}}"#))
+            })
+            .collect();
+        let stored = store.append(&events).await.unwrap();
+        assert!(stored.windows(2).all(|w| w[0].position < w[1].position));
+        for (given, stored) in events.iter().zip(&stored) {
+            assert_eq!(
+                (&given.aggregate_id, given.sequence, &given.payload),
+                (&stored.aggregate_id, stored.sequence, &stored.payload)
+            );
+        }
+        let old = store.stream("user", "old", 0).await.unwrap();
+        assert_eq!(old.len(), 31, "{:?}", db.backend());
+        checkpoint_now(store, &checkpoint_key(), 1_000).await;
+        let report = store.verify(&checkpoint_key().verifying_key()).await.unwrap();
+        assert!(report.ok(), "{report:?}");
+
+        // A conflict anywhere in a long append writes none of it.
+        let mut clash: Vec<_> = (1..=40).map(|s| event("user", "c", s, "{}")).collect();
+        clash.push(event("user", "a", 5, "{}"));
+        assert!(store.append(&clash).await.unwrap_err().is_conflict());
+        assert!(store.stream("user", "c", 0).await.unwrap().is_empty());
+    }
+}
+
 /// Group commit undoes one command to its savepoint: its rows go, and so do the stream
 /// heads it moved, so the next command in the transaction continues each stream from where
 /// the kept commands left it. Savepoints are never released; the commit keeps what is left.
