@@ -64,6 +64,8 @@ pub struct Grant<'a> {
     pub scope: &'a [String],
     pub nonce: Option<&'a str>,
     pub auth_time: i64,
+    /// A new stream id ([`crate::oidc::tokens::new_stream_id`]): the token is issued on
+    /// an empty stream without reading it.
     pub access_token_id: &'a str,
     pub subject: &'a Subject,
 }
@@ -134,10 +136,13 @@ pub async fn decide_access_token(
         now,
     );
     let index_id = grant.access_token_id.to_string();
+    // The id was made up for this token (`new_stream_id`), so its stream is empty: nothing to
+    // read first. Should a replay have revoked the id in the meantime, the commit conflicts.
     let decided = state
         .commands
-        .decide::<AccessToken>(
+        .decide_loaded::<AccessToken>(
             grant.access_token_id,
+            (AccessToken::default(), 0),
             AccessTokenCommand::Issue(issue),
             context,
             Box::new(move |conn, events| {
