@@ -14,7 +14,7 @@ use sigil_domain::{
     SigningKeyError, User, UserCommand, UserError,
 };
 use sigil_eventstore::sqlx::{self, AnyConnection};
-use sigil_eventstore::{AppendTx, Backend, EventRepository, EventStore, OCCURRED_AT_KEY};
+use sigil_eventstore::{AppendTx, EventRepository, EventStore, OCCURRED_AT_KEY};
 use sigil_eventstore::{EventMetadata, NewEvent, StoreError, StoredEvent, utc_to_micros};
 
 use crate::group_commit::GroupCommit;
@@ -95,7 +95,7 @@ impl<E: std::error::Error> From<AggregateError<E>> for CommandError<E> {
 /// One framework per aggregate, sharing one store.
 pub struct Commands {
     store: EventStore,
-    /// SQLite's committing task, started by the first commit.
+    /// The committing tasks ([`crate::group_commit`]), started by the first commit.
     group: std::sync::OnceLock<GroupCommit>,
     /// Applications and RBAC definitions in memory (see [`crate::hot`]).
     hot: std::sync::Arc<HotAggregates>,
@@ -430,8 +430,8 @@ impl Commands {
     }
 
     /// Appends every decision's events and writes their lookup rows in one transaction. If
-    /// any stream moved since its decision was made, nothing is written (`Conflict`). On
-    /// SQLite the transaction is shared with the commands committing at the same moment
+    /// any stream moved since its decision was made, nothing is written (`Conflict`). The
+    /// transaction is shared with the commands committing at the same moment
     /// ([`crate::group_commit`]); each still commits all of its rows or none.
     pub async fn commit(
         &self,
@@ -459,20 +459,17 @@ impl Commands {
 
     async fn commit_rows(
         &self,
-        mut rows: Vec<Vec<NewEvent>>,
-        mut writers: Vec<Writer>,
+        rows: Vec<Vec<NewEvent>>,
+        writers: Vec<Writer>,
     ) -> Result<(), CommandError<std::convert::Infallible>> {
-        if self.store.backend() == Backend::Sqlite {
-            let group = self
-                .group
-                .get_or_init(|| GroupCommit::start(self.store.clone()));
-            match group.commit(rows, writers).await {
-                Ok(result) => return result,
-                // The committing task's runtime has ended: commit alone.
-                Err(back) => (rows, writers) = back,
-            }
+        let group = self
+            .group
+            .get_or_init(|| GroupCommit::start(self.store.clone()));
+        match group.commit(rows, writers).await {
+            Ok(result) => result,
+            // The committing tasks' runtime has ended: commit alone.
+            Err((rows, writers)) => commit_alone(&self.store, &rows, &writers).await,
         }
-        commit_alone(&self.store, &rows, &writers).await
     }
 }
 

@@ -58,7 +58,10 @@ async fn append_is_atomic_and_streams_read_back_in_order() {
 async fn a_long_append_keeps_its_order_across_statements() {
     for db in TestDatabase::all().await {
         let store = &db.store;
-        store.append(&[event("user", "old", 1, "{}")]).await.unwrap();
+        store
+            .append(&[event("user", "old", 1, "{}")])
+            .await
+            .unwrap();
         // Three streams interleaved, one of them continuing what is stored already.
         let events: Vec<_> = (0..90)
             .map(|i| {
@@ -81,7 +84,10 @@ async fn a_long_append_keeps_its_order_across_statements() {
         let old = store.stream("user", "old", 0).await.unwrap();
         assert_eq!(old.len(), 31, "{:?}", db.backend());
         checkpoint_now(store, &checkpoint_key(), 1_000).await;
-        let report = store.verify(&checkpoint_key().verifying_key()).await.unwrap();
+        let report = store
+            .verify(&checkpoint_key().verifying_key())
+            .await
+            .unwrap();
         assert!(report.ok(), "{report:?}");
 
         // A conflict anywhere in a long append writes none of it.
