@@ -238,9 +238,30 @@ impl EventStore {
         position: i64,
         timeout: Duration,
     ) -> Result<bool, StoreError> {
+        self.wait_until_safe_on(self.pool(), position, timeout)
+            .await
+    }
+
+    /// [`EventStore::wait_until_safe`] by the read models' frontier
+    /// ([`EventStore::read_model_frontier`]), on their own connections.
+    pub async fn wait_until_read_model_safe(
+        &self,
+        position: i64,
+        timeout: Duration,
+    ) -> Result<bool, StoreError> {
+        self.wait_until_safe_on(self.read_model_pool(), position, timeout)
+            .await
+    }
+
+    async fn wait_until_safe_on(
+        &self,
+        pool: &AnyPool,
+        position: i64,
+        timeout: Duration,
+    ) -> Result<bool, StoreError> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            if self.safe_position().await? >= position {
+            if self.safe_position_on(pool).await? >= position {
                 return Ok(true);
             }
             if tokio::time::Instant::now() >= deadline {

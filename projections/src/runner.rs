@@ -182,7 +182,9 @@ impl ProjectionRunner {
         position: i64,
         timeout: Duration,
     ) -> Result<i64, ProjectionError> {
-        self.store.wait_until_safe(position, timeout).await?;
+        self.store
+            .wait_until_read_model_safe(position, timeout)
+            .await?;
         self.catch_up().await
     }
 

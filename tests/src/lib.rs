@@ -66,6 +66,22 @@ pub async fn create_user(commands: &Commands, id: &str, username: &str) {
 /// PostgreSQL cluster hold it back (xids are cluster-wide) until they end.
 pub const FRONTIER_WAIT: Duration = Duration::from_secs(20);
 
+/// Lets `runner` apply everything appended so far. `catch_up` alone stops at the safe
+/// frontier, which on PostgreSQL may trail the last commit for a moment while any
+/// transaction of the server (another test's database, too) is running.
+pub async fn caught_up(runner: &sigil_projections::ProjectionRunner, store: &EventStore) -> i64 {
+    let last = store.last_position().await.expect("last position");
+    let reached = runner
+        .catch_up_to(last, FRONTIER_WAIT)
+        .await
+        .expect("catch up");
+    assert!(
+        reached >= last,
+        "the read models reached {reached} of {last}"
+    );
+    reached
+}
+
 /// Writes a checkpoint over everything appended so far, once it is safe to cover.
 pub async fn checkpoint_now(store: &EventStore, key: &SigningKey, max_events: i64) -> Checkpoint {
     let last = store.last_position().await.expect("last position");

@@ -366,10 +366,11 @@ fn in_order(entries: &[Value], expected: &[(&str, Option<&str>)]) -> bool {
 
 async fn check_audit(server: &TestServer, db: &TestDatabase, w: &World) {
     // The read model follows the log a moment behind: let it reach the end first.
-    ProjectionRunner::new(db.store.clone(), Arc::new(AuditView))
-        .catch_up()
-        .await
-        .unwrap();
+    sigil_tests::caught_up(
+        &ProjectionRunner::new(db.store.clone(), Arc::new(AuditView)),
+        &db.store,
+    )
+    .await;
     let everything = audit_log(server, &w.admin, json!({})).await;
     let events: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events")
         .fetch_one(db.store.pool())
@@ -505,10 +506,11 @@ fn grant_count(buckets: &Value, grant: &str) -> i64 {
 }
 
 async fn check_analytics(server: &TestServer, db: &TestDatabase, w: &World) {
-    ProjectionRunner::new(db.store.clone(), Arc::new(AnalyticsView))
-        .catch_up()
-        .await
-        .unwrap();
+    sigil_tests::caught_up(
+        &ProjectionRunner::new(db.store.clone(), Arc::new(AnalyticsView)),
+        &db.store,
+    )
+    .await;
     // Two days either side, so a run across midnight UTC counts the same.
     let from = Utc::now() - chrono::Duration::days(2);
     let to = Utc::now() + chrono::Duration::days(2);
@@ -847,11 +849,11 @@ async fn check_rebuild(db: &TestDatabase) {
     let views: [Arc<dyn Projection>; 2] = [Arc::new(AuditView), Arc::new(AnalyticsView)];
     for view in views {
         let runner = ProjectionRunner::new(db.store.clone(), view.clone());
-        runner.catch_up().await.unwrap();
+        sigil_tests::caught_up(&runner, &db.store).await;
         let live = dump(db, view.as_ref()).await;
         assert!(live.len() > 2, "{} has rows", view.name());
         runner.reset().await.unwrap();
-        runner.catch_up().await.unwrap();
+        sigil_tests::caught_up(&runner, &db.store).await;
         assert_eq!(
             dump(db, view.as_ref()).await,
             live,
@@ -894,10 +896,11 @@ async fn a_bad_filter_or_cursor_is_a_validation_error() {
         );
     }
     // The API's pages and the store's query agree.
-    ProjectionRunner::new(db.store.clone(), Arc::new(AuditView))
-        .catch_up()
-        .await
-        .unwrap();
+    sigil_tests::caught_up(
+        &ProjectionRunner::new(db.store.clone(), Arc::new(AuditView)),
+        &db.store,
+    )
+    .await;
     let api = audit_log(&server, &admin, json!({})).await;
     let direct = page(db.store.pool(), &AuditFilter::default(), 0, 1000)
         .await

@@ -580,11 +580,12 @@ async fn every_refusal_is_recorded_and_provisions_nobody() {
         assert_eq!(signed_in[0].0["user_id"], user);
         assert_eq!(events(&store, "UpstreamSignInFailed").await.len(), 12);
         // Each refusal is in the audit trail too, with its reason and the connector as actor.
+        let last = store.last_position().await.unwrap();
         sigil_projections::ProjectionRunner::new(
             store.clone(),
             Arc::new(sigil_projections::AuditView),
         )
-        .catch_up()
+        .catch_up_to(last, sigil_tests::FRONTIER_WAIT)
         .await
         .unwrap();
         let audit = gql(

@@ -416,7 +416,7 @@ async fn analytics_sums_a_batch_as_it_counts_one_event_at_a_time() {
             let runner =
                 ProjectionRunner::new(db.store.clone(), Arc::new(AnalyticsView)).with_batch(batch);
             runner.reset().await.unwrap();
-            runner.catch_up().await.unwrap();
+            sigil_tests::caught_up(&runner, &db.store).await;
             seen.push(
                 table_rows(
                     &db.store,
@@ -516,10 +516,13 @@ async fn a_runner_catches_up_while_requests_hold_every_shared_connection() {
         }
         assert!(!held.is_empty());
         let runner = ProjectionRunner::new(db.store.clone(), Arc::new(UsersView));
-        let reached = tokio::time::timeout(Duration::from_secs(5), runner.catch_up())
-            .await
-            .expect("the runner must not wait for the shared pool")
-            .unwrap();
+        let reached = tokio::time::timeout(
+            Duration::from_secs(5),
+            runner.catch_up_to(last, FRONTIER_WAIT),
+        )
+        .await
+        .expect("the runner must not wait for the shared pool")
+        .unwrap();
         assert_eq!(reached, last);
         drop(held);
     }
