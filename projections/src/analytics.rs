@@ -17,7 +17,7 @@ use sigil_eventstore::StoredEvent;
 use sigil_eventstore::sqlx::{self, AnyConnection, Row};
 
 use crate::read_models::decode;
-use crate::rows::insert_rows;
+use crate::rows::{Column, insert_rows};
 use crate::{Projection, ProjectionError};
 
 pub const HOUR_MICROS: i64 = 3_600_000_000;
@@ -161,39 +161,49 @@ impl Tally {
     }
 
     async fn write(self, tx: &mut AnyConnection) -> Result<(), ProjectionError> {
-        let counts: Vec<_> = self.counts.into_iter().collect();
+        use Column::{BigInt, Text};
+        let counts: Vec<_> = self
+            .counts
+            .into_iter()
+            .map(|((application_id, bucket, metric), n)| (application_id, bucket, metric, n))
+            .collect();
         insert_rows(
             tx,
             "INSERT INTO rm_app_access (application_id, bucket, metric, count)",
+            &[Text, BigInt, Text, BigInt],
             "ON CONFLICT (application_id, bucket, metric) \
              DO UPDATE SET count = rm_app_access.count + excluded.count",
-            4,
             &counts,
-            |q, ((application_id, bucket, metric), n)| {
-                q.bind(application_id).bind(bucket).bind(metric).bind(n)
-            },
         )
         .await?;
         let users: Vec<_> = self.users.into_iter().collect();
         insert_rows(
             tx,
             "INSERT INTO rm_app_access_users (application_id, granularity, bucket, user_id)",
+            &[Text, Text, BigInt, Text],
             "ON CONFLICT DO NOTHING",
-            4,
             &users,
-            |q, (application_id, granularity, bucket, user_id)| {
-                q.bind(application_id)
-                    .bind(*granularity)
-                    .bind(bucket)
-                    .bind(user_id)
-            },
         )
         .await?;
-        let user_apps: Vec<_> = self.user_apps.into_iter().collect();
+        let user_apps: Vec<_> = self
+            .user_apps
+            .into_iter()
+            .map(|((user_id, application_id), a)| {
+                (
+                    user_id,
+                    application_id,
+                    a.first,
+                    a.last,
+                    a.sign_ins,
+                    a.tokens,
+                )
+            })
+            .collect();
         insert_rows(
             tx,
             "INSERT INTO rm_user_app_access (user_id, application_id, first_access, \
              last_access, sign_ins, tokens_issued)",
+            &[Text, Text, BigInt, BigInt, BigInt, BigInt],
             "ON CONFLICT (user_id, application_id) DO UPDATE SET \
              first_access = CASE WHEN excluded.first_access < rm_user_app_access.first_access \
                  THEN excluded.first_access ELSE rm_user_app_access.first_access END, \
@@ -201,28 +211,20 @@ impl Tally {
                  THEN excluded.last_access ELSE rm_user_app_access.last_access END, \
              sign_ins = rm_user_app_access.sign_ins + excluded.sign_ins, \
              tokens_issued = rm_user_app_access.tokens_issued + excluded.tokens_issued",
-            6,
             &user_apps,
-            |q, ((user_id, application_id), access)| {
-                q.bind(user_id)
-                    .bind(application_id)
-                    .bind(access.first)
-                    .bind(access.last)
-                    .bind(access.sign_ins)
-                    .bind(access.tokens)
-            },
         )
         .await?;
-        let consents: Vec<_> = self.consents.into_iter().collect();
+        let consents: Vec<_> = self
+            .consents
+            .into_iter()
+            .map(|(consent_id, (application_id, user_id))| (consent_id, application_id, user_id))
+            .collect();
         insert_rows(
             tx,
             "INSERT INTO rm_analytics_consents (consent_id, application_id, user_id)",
+            &[Text, Text, Text],
             "ON CONFLICT (consent_id) DO NOTHING",
-            3,
             &consents,
-            |q, (consent_id, (application_id, user_id))| {
-                q.bind(consent_id).bind(application_id).bind(user_id)
-            },
         )
         .await
     }

@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 use sigil_eventstore::sqlx::{self, AnyConnection, Row};
 use sigil_eventstore::{Backend, StoredEvent, placeholders};
 
-use crate::rows::{ROWS_PER_STATEMENT, insert_rows};
+use crate::rows::{Column, insert_rows};
 use crate::{Projection, ProjectionError};
 
 pub struct AuditView;
@@ -121,7 +121,7 @@ impl AuditView {
         }
         let mut remembered = HashMap::new();
         for (aggregate_type, ids) in wanted {
-            for chunk in ids.chunks(ROWS_PER_STATEMENT * 4) {
+            for chunk in ids.chunks(IDS_PER_QUERY) {
                 let sql = format!(
                     "SELECT aggregate_id, application_id, user_id, organization_id \
                      FROM rm_audit_streams WHERE aggregate_type = $1 AND aggregate_id IN ({})",
@@ -146,6 +146,9 @@ impl AuditView {
         Ok(remembered)
     }
 }
+
+/// Stream ids per `IN (…)` list when the streams' memory is read.
+const IDS_PER_QUERY: usize = 100;
 
 /// Streams whose own id says whom they are about need no memory.
 fn self_describing(aggregate_type: &str) -> bool {
@@ -221,22 +224,27 @@ impl AuditView {
         tx: &mut AnyConnection,
         streams: &[(&str, &str, Attribution)],
     ) -> Result<(), ProjectionError> {
+        let rows: Vec<_> = streams
+            .iter()
+            .map(|(aggregate_type, aggregate_id, who)| {
+                (
+                    aggregate_type,
+                    aggregate_id,
+                    &who.application_id,
+                    &who.user_id,
+                    &who.organization_id,
+                )
+            })
+            .collect();
         insert_rows(
             tx,
             "INSERT INTO rm_audit_streams (aggregate_type, aggregate_id, application_id, \
              user_id, organization_id)",
+            &[Column::Text; 5],
             "ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET \
              application_id = excluded.application_id, user_id = excluded.user_id, \
              organization_id = excluded.organization_id",
-            5,
-            streams,
-            |q, (aggregate_type, aggregate_id, who)| {
-                q.bind(*aggregate_type)
-                    .bind(*aggregate_id)
-                    .bind(who.application_id.as_deref())
-                    .bind(who.user_id.as_deref())
-                    .bind(who.organization_id.as_deref())
-            },
+            &rows,
         )
         .await
     }
@@ -245,31 +253,40 @@ impl AuditView {
         tx: &mut AnyConnection,
         entries: &[(&&StoredEvent, Attribution, String)],
     ) -> Result<(), ProjectionError> {
+        use Column::{BigInt, Text};
+        let rows: Vec<_> = entries
+            .iter()
+            .map(|(event, who, details)| {
+                let metadata = event.metadata();
+                (
+                    event.position,
+                    event.occurred_at,
+                    &event.event_type,
+                    &event.aggregate_type,
+                    &event.aggregate_id,
+                    metadata.actor,
+                    &who.application_id,
+                    &who.user_id,
+                    &who.organization_id,
+                    metadata.ip,
+                    metadata.user_agent,
+                    metadata.request_id,
+                    details,
+                    hex::encode(event.hash),
+                )
+            })
+            .collect();
         insert_rows(
             tx,
             "INSERT INTO rm_audit_log (position, occurred_at, event_type, aggregate_type, \
              aggregate_id, actor, application_id, user_id, organization_id, ip, user_agent, \
              request_id, details, hash)",
+            &[
+                BigInt, BigInt, Text, Text, Text, Text, Text, Text, Text, Text, Text, Text, Text,
+                Text,
+            ],
             "",
-            14,
-            entries,
-            |q, (event, who, details)| {
-                let metadata = event.metadata();
-                q.bind(event.position)
-                    .bind(event.occurred_at)
-                    .bind(event.event_type.as_str())
-                    .bind(event.aggregate_type.as_str())
-                    .bind(event.aggregate_id.as_str())
-                    .bind(metadata.actor)
-                    .bind(who.application_id.as_deref())
-                    .bind(who.user_id.as_deref())
-                    .bind(who.organization_id.as_deref())
-                    .bind(metadata.ip)
-                    .bind(metadata.user_agent)
-                    .bind(metadata.request_id)
-                    .bind(details.as_str())
-                    .bind(hex::encode(event.hash))
-            },
+            &rows,
         )
         .await
     }
