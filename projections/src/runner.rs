@@ -120,6 +120,17 @@ impl ProjectionRunner {
 
     /// Applies one batch; returns how many events it read.
     pub async fn step(&self) -> Result<usize, ProjectionError> {
+        Ok(self.step_with(&mut None, false).await?.0)
+    }
+
+    /// [`ProjectionRunner::step`], taking its events from `ahead` when they were read ahead
+    /// from where the checkpoints are; with `read_ahead`, it leaves the next batch being read
+    /// there while it applies this one, on a reader beside the write transaction.
+    async fn step_with(
+        &self,
+        ahead: &mut Option<ReadAhead>,
+        read_ahead: bool,
+    ) -> Result<(usize, i64), ProjectionError> {
         // The frontier first: once this transaction writes it has a transaction id of its
         // own, and a frontier taken inside it would wait for itself.
         let frontier = self.store.read_model_frontier().await?;
@@ -128,12 +139,22 @@ impl ProjectionRunner {
         let positions = lock_checkpoints(&mut tx, &names).await?;
         let from = positions.iter().copied().min().unwrap_or(0);
         if frontier <= from {
-            return Ok(0);
+            return Ok((0, from));
         }
-        let events = read_range_on(&mut tx, from, frontier, self.batch).await?;
-        let Some(last) = events.last().map(|e| e.position) else {
-            return Ok(0);
+        let events = match ahead.take() {
+            Some(read) => read.take(from).await?,
+            None => None,
         };
+        let events = match events {
+            Some(events) => events,
+            None => read_range_on(&mut tx, from, frontier, self.batch).await?,
+        };
+        let Some(last) = events.last().map(|e| e.position) else {
+            return Ok((0, from));
+        };
+        if read_ahead && events.len() >= self.batch_len() && last < frontier {
+            *ahead = Some(ReadAhead::start(&self.store, last, frontier, self.batch));
+        }
         // Read models own separate tables, so each may take its part of the batch in turn.
         for (projection, applied) in self.projections.iter().zip(&positions) {
             let part: Vec<&StoredEvent> = events.iter().filter(|e| e.position > *applied).collect();
@@ -158,15 +179,38 @@ impl ProjectionRunner {
         update.execute(&mut *tx).await?;
         tx.commit().await?;
         record_lag(self.name, &events);
-        Ok(events.len())
+        Ok((events.len(), last))
     }
 
     /// Applies batches until the read models reach the safe frontier; returns the position
-    /// all of them have applied.
+    /// all of them have applied. While a batch is applied the next one is read.
     pub async fn catch_up(&self) -> Result<i64, ProjectionError> {
+        self.catch_up_reporting(|_| {}).await
+    }
+
+    /// [`ProjectionRunner::catch_up`], telling `progress` the position after each batch.
+    pub async fn catch_up_reporting(
+        &self,
+        mut progress: impl FnMut(i64),
+    ) -> Result<i64, ProjectionError> {
+        let mut ahead = None;
         // A batch shorter than the limit stopped at the frontier: asking again would cost a
         // write transaction (SQLite's single writer) and half a dozen round trips for nothing.
-        while self.step().await? >= self.batch_len() {}
+        let caught_up = loop {
+            match self.step_with(&mut ahead, true).await {
+                Ok((applied, through)) => {
+                    progress(through);
+                    if applied < self.batch_len() {
+                        break Ok(());
+                    }
+                }
+                Err(e) => break Err(e),
+            }
+        };
+        if let Some(unused) = ahead {
+            unused.cancel();
+        }
+        caught_up?;
         self.position().await
     }
 
@@ -309,6 +353,44 @@ impl Leadership {
     }
 }
 
+/// The next batch of the log, being read on a reader of its own while the current one is
+/// applied: on SQLite reading and writing then take turns on two threads, not one.
+struct ReadAhead {
+    after: i64,
+    read: tokio::task::JoinHandle<Result<Vec<StoredEvent>, sigil_eventstore::StoreError>>,
+}
+
+impl ReadAhead {
+    fn start(store: &EventStore, after: i64, through: i64, limit: i64) -> ReadAhead {
+        let store = store.clone();
+        ReadAhead {
+            after,
+            read: tokio::spawn(async move { store.read_range(after, through, limit).await }),
+        }
+    }
+
+    /// The events read, if they start where the checkpoints are now (a rebuild or another
+    /// runner may have moved them meanwhile: then they are read again in the transaction).
+    /// Below the frontier the log has no gaps and never changes, so events read outside the
+    /// transaction are the ones it would read. A batch shorter than the limit ends at the
+    /// frontier the previous step saw, which is as far as a catch-up promises to go.
+    async fn take(self, from: i64) -> Result<Option<Vec<StoredEvent>>, ProjectionError> {
+        if self.after != from {
+            self.cancel();
+            return Ok(None);
+        }
+        match self.read.await {
+            Ok(events) => Ok(Some(events?)),
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Ok(None),
+        }
+    }
+
+    fn cancel(self) {
+        self.read.abort();
+    }
+}
+
 /// How long each event took from its command to being visible in the read models: the
 /// `sigil_projection_lag_seconds` histogram (docs/performance.md reads its p99 under load).
 fn record_lag(runner: &'static str, events: &[StoredEvent]) {
@@ -368,9 +450,97 @@ fn lock_key(name: &str) -> i64 {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::AuditView;
+    use sigil_eventstore::NewEvent;
+    use sigil_eventstore::testing::TestDatabase;
+
     #[test]
     fn lock_keys_differ_per_projection_and_are_stable() {
         assert_ne!(super::lock_key("applications"), super::lock_key("users"));
         assert_eq!(super::lock_key("users"), super::lock_key("users"));
+    }
+
+    fn event(n: usize) -> NewEvent {
+        NewEvent {
+            aggregate_type: "session".into(),
+            aggregate_id: format!("s{n}"),
+            sequence: 1,
+            event_type: "SessionStarted".into(),
+            event_version: "1.0".into(),
+            payload: r#"{"SessionStarted":{"user_id":"u"}}"#.into(),
+            metadata: "{}".into(),
+            occurred_at: sigil_eventstore::now_micros(),
+        }
+    }
+
+    async fn audited(db: &TestDatabase) -> Vec<i64> {
+        sqlx::query_scalar("SELECT position FROM rm_audit_log ORDER BY position")
+            .fetch_all(db.store.pool())
+            .await
+            .unwrap()
+    }
+
+    /// A batch read ahead from where the checkpoint was is not applied once a reset (or
+    /// another runner) has moved the checkpoint: it would leave a hole in the read model.
+    #[tokio::test]
+    async fn a_batch_read_ahead_is_used_only_from_where_the_checkpoint_is() {
+        for db in TestDatabase::all().await {
+            let events: Vec<NewEvent> = (0..10).map(event).collect();
+            let stored = db.store.append(&events).await.unwrap();
+            let positions: Vec<i64> = stored.iter().map(|e| e.position).collect();
+            // PostgreSQL's frontier passes a commit a moment after it.
+            let last = *positions.last().unwrap();
+            db.store
+                .wait_until_read_model_safe(last, Duration::from_secs(10))
+                .await
+                .unwrap();
+            let runner = ProjectionRunner::new(db.store.clone(), Arc::new(AuditView)).with_batch(4);
+            runner.catch_up().await.unwrap();
+            assert_eq!(audited(&db).await, positions, "{:?}", db.backend());
+
+            // As if a catch-up had read ahead past the fourth event, then a rebuild reset.
+            let frontier = db.store.read_model_frontier().await.unwrap();
+            let mut ahead = Some(ReadAhead::start(&db.store, positions[3], frontier, 4));
+            runner.reset().await.unwrap();
+            let (applied, through) = runner.step_with(&mut ahead, false).await.unwrap();
+            assert_eq!((applied, through), (4, positions[3]), "{:?}", db.backend());
+            runner.catch_up().await.unwrap();
+            assert_eq!(audited(&db).await, positions, "{:?}", db.backend());
+        }
+    }
+
+    /// The read-ahead is taken when it does start at the checkpoint, and a catch-up that
+    /// reads ahead batch after batch applies every event once, in order.
+    #[tokio::test]
+    async fn catching_up_in_batches_read_ahead_applies_every_event_once() {
+        for db in TestDatabase::all().await {
+            let events: Vec<NewEvent> = (0..23).map(event).collect();
+            let stored = db.store.append(&events).await.unwrap();
+            let positions: Vec<i64> = stored.iter().map(|e| e.position).collect();
+            // PostgreSQL's frontier passes a commit a moment after it.
+            let last = *positions.last().unwrap();
+            db.store
+                .wait_until_read_model_safe(last, Duration::from_secs(10))
+                .await
+                .unwrap();
+            let runner = ProjectionRunner::new(db.store.clone(), Arc::new(AuditView)).with_batch(5);
+            let mut reported = Vec::new();
+            let reached = runner
+                .catch_up_reporting(|p| reported.push(p))
+                .await
+                .unwrap();
+            assert_eq!(reached, positions[22]);
+            assert_eq!(reported.last(), Some(&positions[22]));
+            assert_eq!(audited(&db).await, positions, "{:?}", db.backend());
+
+            // A read-ahead of two events from the checkpoint is what the next step applies
+            // (read in the transaction, the batch would be five).
+            let frontier = db.store.read_model_frontier().await.unwrap();
+            runner.reset().await.unwrap();
+            let mut ahead = Some(ReadAhead::start(&db.store, 0, frontier, 2));
+            let (applied, through) = runner.step_with(&mut ahead, false).await.unwrap();
+            assert_eq!((applied, through), (2, positions[1]), "{:?}", db.backend());
+        }
     }
 }
