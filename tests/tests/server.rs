@@ -27,8 +27,8 @@ async fn health_readiness_metrics_error_page_and_pending_migrations() {
 
 async fn health_readiness_metrics_and_error_page() {
     for db in TestDatabase::all().await {
-        let dir = tempfile_dir();
-        let key = MasterKey::load_or_create(&dir.join("master.key")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let key = MasterKey::load_or_create(&dir.path().join("master.key")).unwrap();
         let running = server::start(db.store.clone(), serve_args(), &key)
             .await
             .unwrap();
@@ -92,8 +92,8 @@ async fn readiness_fails_while_migrations_are_pending() {
     for db in TestDatabase::all().await {
         // A store whose migration bookkeeping says nothing was applied.
         db.execute("DELETE FROM _sqlx_migrations").await.unwrap();
-        let dir = tempfile_dir();
-        let key = MasterKey::load_or_create(&dir.join("master.key")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let key = MasterKey::load_or_create(&dir.path().join("master.key")).unwrap();
         let running = server::start(db.store.clone(), serve_args(), &key)
             .await
             .unwrap();
@@ -120,22 +120,4 @@ async fn metrics_text(http: &reqwest::Client, base: &str) -> String {
         .text()
         .await
         .unwrap()
-}
-
-fn tempfile_dir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "sigil-test-{}-{}",
-        std::process::id(),
-        rand_suffix()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn rand_suffix() -> u64 {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
 }
