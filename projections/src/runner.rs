@@ -474,6 +474,19 @@ mod tests {
         }
     }
 
+    /// Appends `n` events and waits until the read models may read them (PostgreSQL's
+    /// frontier passes a commit a moment after it); returns their positions.
+    async fn appended(db: &TestDatabase, n: usize) -> Vec<i64> {
+        let events: Vec<NewEvent> = (0..n).map(event).collect();
+        let stored = db.store.append(&events).await.unwrap();
+        let positions: Vec<i64> = stored.iter().map(|e| e.position).collect();
+        db.store
+            .wait_until_read_model_safe(positions[n - 1], Duration::from_secs(10))
+            .await
+            .unwrap();
+        positions
+    }
+
     async fn audited(db: &TestDatabase) -> Vec<i64> {
         sqlx::query_scalar("SELECT position FROM rm_audit_log ORDER BY position")
             .fetch_all(db.store.pool())
@@ -486,15 +499,7 @@ mod tests {
     #[tokio::test]
     async fn a_batch_read_ahead_is_used_only_from_where_the_checkpoint_is() {
         for db in TestDatabase::all().await {
-            let events: Vec<NewEvent> = (0..10).map(event).collect();
-            let stored = db.store.append(&events).await.unwrap();
-            let positions: Vec<i64> = stored.iter().map(|e| e.position).collect();
-            // PostgreSQL's frontier passes a commit a moment after it.
-            let last = *positions.last().unwrap();
-            db.store
-                .wait_until_read_model_safe(last, Duration::from_secs(10))
-                .await
-                .unwrap();
+            let positions = appended(&db, 10).await;
             let runner = ProjectionRunner::new(db.store.clone(), Arc::new(AuditView)).with_batch(4);
             runner.catch_up().await.unwrap();
             assert_eq!(audited(&db).await, positions, "{:?}", db.backend());
@@ -515,15 +520,7 @@ mod tests {
     #[tokio::test]
     async fn catching_up_in_batches_read_ahead_applies_every_event_once() {
         for db in TestDatabase::all().await {
-            let events: Vec<NewEvent> = (0..23).map(event).collect();
-            let stored = db.store.append(&events).await.unwrap();
-            let positions: Vec<i64> = stored.iter().map(|e| e.position).collect();
-            // PostgreSQL's frontier passes a commit a moment after it.
-            let last = *positions.last().unwrap();
-            db.store
-                .wait_until_read_model_safe(last, Duration::from_secs(10))
-                .await
-                .unwrap();
+            let positions = appended(&db, 23).await;
             let runner = ProjectionRunner::new(db.store.clone(), Arc::new(AuditView)).with_batch(5);
             let mut reported = Vec::new();
             let reached = runner
