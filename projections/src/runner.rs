@@ -142,7 +142,7 @@ impl ProjectionRunner {
             return Ok((0, from));
         }
         let events = match ahead.take() {
-            Some(read) => read.take(from).await?,
+            Some(read) => read.take(from).await,
             None => None,
         };
         let events = match events {
@@ -374,15 +374,21 @@ impl ReadAhead {
     /// Below the frontier the log has no gaps and never changes, so events read outside the
     /// transaction are the ones it would read. A batch shorter than the limit ends at the
     /// frontier the previous step saw, which is as far as a catch-up promises to go.
-    async fn take(self, from: i64) -> Result<Option<Vec<StoredEvent>>, ProjectionError> {
+    async fn take(self, from: i64) -> Option<Vec<StoredEvent>> {
         if self.after != from {
             self.cancel();
-            return Ok(None);
+            return None;
         }
         match self.read.await {
-            Ok(events) => Ok(Some(events?)),
+            Ok(Ok(events)) => Some(events),
+            // Read again in the transaction: a reader that failed (a pool timeout under load,
+            // say) should not stall the read model for the retry's pause.
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "reading ahead failed; reading in the transaction");
+                None
+            }
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(_) => Ok(None),
+            Err(_) => None,
         }
     }
 
