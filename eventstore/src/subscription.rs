@@ -90,6 +90,13 @@ impl Frontier {
             self.pending
                 .push_back((allocated, snapshot.in_progress.clone()));
         }
+        self.settle(snapshot)
+    }
+
+    /// Feeds a snapshot alone: it can only promote candidates, since only the three-step
+    /// observation names a position. Any snapshot will do: one older than a candidate's
+    /// still shows that candidate's transactions as running.
+    pub(crate) fn settle(&mut self, snapshot: &Snapshot) -> i64 {
         // The newest candidate whose transactions have all finished makes every older one moot.
         let done = self
             .pending
@@ -127,6 +134,16 @@ fn observe_postgres(pool: &AnyPool) -> BoxFuture<'_, Result<(i64, String), Store
             .fetch_one(&mut *conn)
             .await?;
         Ok((allocated, snapshot))
+    })
+}
+
+fn current_snapshot(pool: &AnyPool) -> BoxFuture<'_, Result<Snapshot, StoreError>> {
+    Box::pin(async move {
+        let text: String = sqlx::query_scalar("SELECT pg_current_snapshot()::text")
+            .fetch_one(pool)
+            .await?;
+        Snapshot::parse(&text)
+            .ok_or_else(|| StoreError::InvalidEvent(format!("unreadable snapshot {text:?}")))
     })
 }
 
@@ -224,26 +241,52 @@ impl EventStore {
         self.safe_position_on(self.read_model_pool()).await
     }
 
+    /// [`EventStore::read_model_frontier`], waiting up to `settle` for the appends in flight
+    /// when it looked to finish. Under steady load a look always finds some, and the position
+    /// it read waits for them: a later snapshot, taken once they are done (a commit's flush,
+    /// a few milliseconds), makes it safe now rather than at the next look, a runner cycle
+    /// later. SQLite has nothing in flight to wait for.
+    pub async fn read_model_frontier_settled(&self, settle: Duration) -> Result<i64, StoreError> {
+        let pool = self.read_model_pool();
+        let (allocated, mut safe) = self.observe(pool).await?;
+        let deadline = tokio::time::Instant::now() + settle;
+        while safe < allocated && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            let snapshot = current_snapshot(pool).await?;
+            safe = self.frontier().settle(&snapshot);
+        }
+        Ok(safe)
+    }
+
     async fn safe_position_on(&self, pool: &AnyPool) -> Result<i64, StoreError> {
+        Ok(self.observe(pool).await?.1)
+    }
+
+    /// One look at the log: the highest position allocated and the safe frontier.
+    async fn observe(&self, pool: &AnyPool) -> Result<(i64, i64), StoreError> {
         match self.backend() {
-            Backend::Sqlite => Ok(sqlx::query_scalar::<_, i64>(
-                "SELECT COALESCE(MAX(position), 0) FROM events",
-            )
-            .fetch_one(pool)
-            .await?),
+            Backend::Sqlite => {
+                let last =
+                    sqlx::query_scalar::<_, i64>("SELECT COALESCE(MAX(position), 0) FROM events")
+                        .fetch_one(pool)
+                        .await?;
+                Ok((last, last))
+            }
             Backend::Postgres => {
                 let (allocated, text) = observe_postgres(pool).await?;
                 let snapshot = Snapshot::parse(&text).ok_or_else(|| {
                     StoreError::InvalidEvent(format!("unreadable snapshot {text:?}"))
                 })?;
-                let mut frontier = self
-                    .inner
-                    .frontier
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner());
-                Ok(frontier.observe(allocated, &snapshot))
+                Ok((allocated, self.frontier().observe(allocated, &snapshot)))
             }
         }
+    }
+
+    fn frontier(&self) -> std::sync::MutexGuard<'_, Frontier> {
+        self.inner
+            .frontier
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Up to `limit` events after position `after`, in position order, never past the safe
@@ -420,6 +463,18 @@ mod tests {
         assert_eq!(f.observe(12, &snap("102:104:102")), 11);
         // 102 finished too.
         assert_eq!(f.observe(12, &snap("104:104:")), 12);
+    }
+
+    #[test]
+    fn a_later_snapshot_promotes_a_candidate_but_adds_none() {
+        let mut f = Frontier::default();
+        assert_eq!(f.observe(11, &snap("100:102:100")), 0);
+        // 100 still runs.
+        assert_eq!(f.settle(&snap("100:103:100,102")), 0);
+        assert_eq!(f.settle(&snap("102:104:102")), 11);
+        // Nothing waits now, and a snapshot alone names no position.
+        assert_eq!(f.settle(&snap("104:104:")), 11);
+        assert!(f.pending.is_empty());
     }
 
     #[test]

@@ -133,7 +133,7 @@ impl ProjectionRunner {
     ) -> Result<(usize, i64), ProjectionError> {
         // The frontier first: once this transaction writes it has a transaction id of its
         // own, and a frontier taken inside it would wait for itself.
-        let frontier = self.store.read_model_frontier().await?;
+        let frontier = self.store.read_model_frontier_settled(SETTLE).await?;
         let mut tx = self.store.begin_read_model_tx().await?;
         let names = self.names();
         let positions = lock_checkpoints(&mut tx, &names).await?;
@@ -329,6 +329,11 @@ impl ProjectionRunner {
 /// transaction (on SQLite, the single writer that appends wait for), so the events of this
 /// window share one. It bounds the added lag.
 const BATCH_WINDOW: Duration = Duration::from_millis(50);
+
+/// How long a step waits, at most, for the appends in flight when it read the frontier to
+/// finish, so that it applies them now rather than a cycle later (PostgreSQL; see
+/// [`EventStore::read_model_frontier_settled`]).
+const SETTLE: Duration = Duration::from_millis(20);
 
 /// Proof of being the active runner; dropping it releases the lock (the session ends).
 pub struct Leadership {

@@ -567,6 +567,50 @@ async fn a_running_xid_above_the_snapshot_xmax_is_still_waited_for() {
     assert!(report.ok(), "{report:?}");
 }
 
+/// Under load every look at the frontier finds appends in flight. The read models' look waits
+/// for those to finish, rather than leaving their events to its next cycle, and never
+/// promotes one that has not.
+#[tokio::test]
+async fn the_read_models_frontier_waits_for_the_appends_in_flight() {
+    let Some(db) = TestDatabase::postgres().await else {
+        return;
+    };
+    let mut in_flight = db.store.begin().await.unwrap();
+    let position = in_flight
+        .append(&[event("thing", "in-flight", 1, "{}")])
+        .await
+        .unwrap()[0]
+        .position;
+    let store = db.store.clone();
+    let look = tokio::spawn(async move { store.read_model_frontier_settled(FRONTIER_WAIT).await });
+    // Long enough for the look to have found the append in flight.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !look.is_finished(),
+        "the frontier was read without waiting for the append in flight"
+    );
+    in_flight.commit().await.unwrap();
+    assert_eq!(look.await.unwrap().unwrap(), position);
+
+    // A transaction that stays open is waited for only so long, and never passed.
+    let mut open = db.store.begin().await.unwrap();
+    let held = open
+        .append(&[event("thing", "open", 1, "{}")])
+        .await
+        .unwrap()[0]
+        .position;
+    let safe = db
+        .store
+        .read_model_frontier_settled(Duration::from_millis(50))
+        .await
+        .unwrap();
+    assert!(
+        safe < held,
+        "the frontier {safe} passed uncommitted position {held}"
+    );
+    drop(open);
+}
+
 /// A cached sequence would hand out positions below the value a reader saw: refuse to run.
 #[tokio::test]
 async fn a_cached_position_sequence_is_refused() {
