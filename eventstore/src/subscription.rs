@@ -68,6 +68,12 @@ impl Snapshot {
         })
     }
 
+    /// [`Snapshot::parse`], as the store's error when PostgreSQL printed something else.
+    fn read(text: &str) -> Result<Snapshot, StoreError> {
+        Snapshot::parse(text)
+            .ok_or_else(|| StoreError::InvalidEvent(format!("unreadable snapshot {text:?}")))
+    }
+
     /// Whether transaction `xid` may still be running as of this snapshot.
     fn may_be_running(&self, xid: u64) -> bool {
         xid >= self.xmax || (xid >= self.xmin && self.in_progress.contains(&xid))
@@ -142,8 +148,7 @@ fn current_snapshot(pool: &AnyPool) -> BoxFuture<'_, Result<Snapshot, StoreError
         let text: String = sqlx::query_scalar("SELECT pg_current_snapshot()::text")
             .fetch_one(pool)
             .await?;
-        Snapshot::parse(&text)
-            .ok_or_else(|| StoreError::InvalidEvent(format!("unreadable snapshot {text:?}")))
+        Snapshot::read(&text)
     })
 }
 
@@ -274,9 +279,7 @@ impl EventStore {
             }
             Backend::Postgres => {
                 let (allocated, text) = observe_postgres(pool).await?;
-                let snapshot = Snapshot::parse(&text).ok_or_else(|| {
-                    StoreError::InvalidEvent(format!("unreadable snapshot {text:?}"))
-                })?;
+                let snapshot = Snapshot::read(&text)?;
                 Ok((allocated, self.frontier().observe(allocated, &snapshot)))
             }
         }
