@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use sigil_eventstore::{Backend, EventStore, SigningKey, StoreError};
+use sigil_eventstore::{AppendTx, Backend, EventStore, SigningKey, StoreError};
 use sigil_tests::{FRONTIER_WAIT, TestDatabase, checkpoint_now, event};
 use tokio::sync::Barrier;
 
@@ -575,12 +575,7 @@ async fn the_read_models_frontier_waits_for_the_appends_in_flight() {
     let Some(db) = TestDatabase::postgres().await else {
         return;
     };
-    let mut in_flight = db.store.begin().await.unwrap();
-    let position = in_flight
-        .append(&[event("thing", "in-flight", 1, "{}")])
-        .await
-        .unwrap()[0]
-        .position;
+    let (in_flight, position) = append_left_open(&db.store, "in-flight").await;
     let store = db.store.clone();
     let look = tokio::spawn(async move { store.read_model_frontier_settled(FRONTIER_WAIT).await });
     // Long enough for the look to have found the append in flight.
@@ -593,12 +588,7 @@ async fn the_read_models_frontier_waits_for_the_appends_in_flight() {
     assert_eq!(look.await.unwrap().unwrap(), position);
 
     // A transaction that stays open is waited for only so long, and never passed.
-    let mut open = db.store.begin().await.unwrap();
-    let held = open
-        .append(&[event("thing", "open", 1, "{}")])
-        .await
-        .unwrap()[0]
-        .position;
+    let (open, held) = append_left_open(&db.store, "open").await;
     let safe = db
         .store
         .read_model_frontier_settled(Duration::from_millis(50))
@@ -609,6 +599,13 @@ async fn the_read_models_frontier_waits_for_the_appends_in_flight() {
         "the frontier {safe} passed uncommitted position {held}"
     );
     drop(open);
+}
+
+/// An event appended in a transaction that is not committed yet, and its position.
+async fn append_left_open(store: &EventStore, id: &str) -> (AppendTx, i64) {
+    let mut tx = store.begin().await.unwrap();
+    let position = tx.append(&[event("thing", id, 1, "{}")]).await.unwrap()[0].position;
+    (tx, position)
 }
 
 /// A cached sequence would hand out positions below the value a reader saw: refuse to run.
