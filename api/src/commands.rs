@@ -239,13 +239,7 @@ impl Commands {
     where
         A: Aggregate + Clone + std::any::Any + Send + Sync,
     {
-        let key = (A::TYPE, id.to_string());
-        let kept = self.folded_memory().get(&key).and_then(|(state, version)| {
-            state
-                .downcast_ref::<A>()
-                .map(|state| (state.clone(), *version))
-        });
-        let (mut aggregate, mut version) = kept.unwrap_or_default();
+        let (mut aggregate, mut version) = self.kept::<A>(id).unwrap_or_default();
         let newer = self.store.stream(A::TYPE, id, version).await?;
         if newer.is_empty() {
             return Ok((aggregate, version));
@@ -254,15 +248,39 @@ impl Commands {
             aggregate.apply(decode::<A>(&stored)?);
             version = stored.sequence;
         }
+        self.keep(id, aggregate.clone(), version);
+        Ok((aggregate, version))
+    }
+
+    /// The state [`Commands::load_folded`] keeps for the stream, without asking the log
+    /// whether it is still current. Only for a command whose commit proves it current: one
+    /// decided on a state the stream has since moved past conflicts at commit, and anything
+    /// else it decides (a refusal, say) must be decided again on the state `load_folded`
+    /// gives.
+    pub fn kept<A>(&self, id: &str) -> Option<(A, i64)>
+    where
+        A: Aggregate + Clone + std::any::Any + Send + Sync,
+    {
+        let memory = self.folded_memory();
+        let (state, version) = memory.get(&(A::TYPE, id.to_string()))?;
+        Some((state.downcast_ref::<A>()?.clone(), *version))
+    }
+
+    /// Keeps a stream's state as of `version`: folded from the log, or just committed by
+    /// this process.
+    pub fn keep<A>(&self, id: &str, aggregate: A, version: i64)
+    where
+        A: Aggregate + std::any::Any + Send + Sync,
+    {
+        let key = (A::TYPE, id.to_string());
         let mut memory = self.folded_memory();
-        // A concurrent load may have kept a later state already.
+        // A concurrent load or commit may have kept a later state already.
         if memory.get(&key).is_none_or(|(_, kept)| *kept < version) {
             if memory.len() >= MAX_FOLDED {
                 memory.clear();
             }
-            memory.insert(key, (Box::new(aggregate.clone()), version));
+            memory.insert(key, (Box::new(aggregate), version));
         }
-        Ok((aggregate, version))
     }
 
     fn folded_memory(&self) -> std::sync::MutexGuard<'_, HashMap<(&'static str, String), Folded>> {
