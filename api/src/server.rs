@@ -96,6 +96,7 @@ pub async fn start(
         refresh_successors: crate::oidc::refresh_tokens::SuccessorKey::new(
             master_key.derive("refresh-token-successors"),
         ),
+        refresh_families: Default::default(),
         upstreams: crate::connectors::Upstreams::new(
             &master_key.derive("sealing"),
             master_key.derive("connector-flow"),

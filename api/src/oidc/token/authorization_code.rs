@@ -224,7 +224,7 @@ async fn redeem_once(
                     e => e.into(),
                 })?;
             decisions.push(decision);
-            Some(refresh)
+            Some((refresh, family_id))
         }
     };
     match state.commands.commit(decisions).await {
@@ -232,6 +232,10 @@ async fn redeem_once(
         Err(CommandError::Conflict) => return Ok(None),
         Err(e) => return Err(CommandError::<AuthorizationCodeError>::from_commit(e).into()),
     }
+    let refresh_token = refresh_token.map(|(refresh, family_id)| {
+        state.refresh_families.learn(&digest(&refresh), family_id);
+        refresh
+    });
     let id_token = sign_id_token(state, client, &token_grant, &token, now)?;
     Ok(Some(TokenResponse {
         access_token: token.access_token,
