@@ -110,7 +110,19 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(db: &TestDatabase) -> TestServer {
+        Self::start_with_key(db, tempfile::tempdir().expect("temporary folder")).await
+    }
+
+    /// Another node over the same log, with the same master key, as a deployment's nodes
+    /// share it.
+    pub async fn start_beside(db: &TestDatabase, other: &TestServer) -> TestServer {
         let dir = tempfile::tempdir().expect("temporary folder");
+        std::fs::copy(other.master_key_path(), dir.path().join("master.key"))
+            .expect("copy of the master key");
+        Self::start_with_key(db, dir).await
+    }
+
+    async fn start_with_key(db: &TestDatabase, dir: tempfile::TempDir) -> TestServer {
         let key = sigil_api::master_key::MasterKey::load_or_create(&dir.path().join("master.key"))
             .expect("master key");
         // The issuer must be the address clients reach, so pick the port first.

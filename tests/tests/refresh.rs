@@ -157,6 +157,62 @@ async fn rotated_refresh_token_reuse_revokes_the_family() {
     }
 }
 
+/// A node decides a refresh on the family it kept from its last one, without reading the
+/// log first. Once another node has moved the family, that decision conflicts at commit or
+/// may be wrong where nothing is written: both are decided again on the log's family.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_family_another_node_moved_is_decided_again_on_the_log() {
+    for db in TestDatabase::all().await {
+        let here = setup(&db).await;
+        let there = TestServer::start_beside(&db, &here).await;
+        let next = |body: serde_json::Value| body["refresh_token"].as_str().unwrap().to_string();
+        let (_, rt1) = spa_tokens(&here, "openid offline_access", &[("prompt", "consent")]).await;
+        let (status, body) = refresh(&here, &rt1.unwrap()).await;
+        assert_eq!(status, 200, "{body}");
+        let rt2 = next(body);
+        let (status, body) = refresh(&there, &rt2).await;
+        assert_eq!(status, 200, "{:?}: {body}", db.backend());
+        let rt3 = next(body);
+
+        // `here` kept the family with rt2 at its head: rt3 looks like a reuse to it.
+        let (status, body) = refresh(&here, &rt3).await;
+        assert_eq!(status, 200, "{:?}: {body}", db.backend());
+        let rt4 = next(body);
+        let (status, body) = refresh(&there, &rt4).await;
+        assert_eq!(status, 200, "{body}");
+        let rt5 = next(body);
+
+        // Now rt4 is the head `here` kept, asking for more than was granted: to the kept
+        // family a refusal that writes nothing; to the log's a reuse that ends the family.
+        let (status, body) = token(
+            &here.base,
+            &[
+                ("grant_type", "refresh_token"),
+                ("client_id", "spa"),
+                ("refresh_token", &rt4),
+                ("scope", "openid email"),
+            ],
+            None,
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "{:?}: {body}",
+            db.backend()
+        );
+        let (status, _) = refresh(&there, &rt5).await;
+        assert_eq!(
+            status,
+            400,
+            "{:?}: the family must be revoked",
+            db.backend()
+        );
+        there.stop().await;
+        here.stop().await;
+    }
+}
+
 #[tokio::test]
 async fn a_refused_refresh_keeps_the_current_token_but_never_hides_a_reuse() {
     let db = TestDatabase::sqlite().await;

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 
 use axum::http::HeaderMap;
+use cqrs_es::Aggregate;
 use sigil_domain::ApplicationType;
 use sigil_domain::access_token::GrantType;
 use sigil_domain::consent::{Consent, consent_id};
@@ -99,116 +100,211 @@ pub async fn grant(
     peer: SocketAddr,
 ) -> Result<TokenResponse, OAuthError> {
     let presented = form.require("refresh_token")?;
-    let invalid = || OAuthError::InvalidGrant("the refresh token is not valid".into());
-    let family_id = refresh_tokens::find(state.store.pool(), &digest(presented))
+    let family_id = state
+        .refresh_families
+        .find(state.store.pool(), &digest(presented))
         .await?
         .ok_or_else(invalid)?;
-    let (family, version) = state
-        .commands
-        .load_folded::<RefreshTokenFamily>(&family_id)
-        .await?;
-    let start = family.grant().ok_or_else(invalid)?.clone();
-    let prepared = prepare(state, client, &start, form).await;
-    // Only the current token is refused before it is used, so a refusal costs the client
-    // nothing. Any other token goes on to `Use`, which records its reuse (RFC 9700 §4.14.2)
-    // whatever else is wrong with the request.
-    if let Err(e) = &prepared
-        && family.is_head(&digest(presented))
-    {
-        return Err(e.clone());
+    let request = Request {
+        state,
+        client,
+        form,
+        headers,
+        peer,
+        presented,
+        family_id: &family_id,
+    };
+    // The family as this process last kept it, when it has: a use decided on it is proven
+    // current by its commit, so the log is not read first.
+    let mut loaded = match state.commands.kept::<RefreshTokenFamily>(&family_id) {
+        Some(kept) => Loaded::Kept(kept),
+        None => Loaded::Fresh(state.commands.load_folded(&family_id).await?),
+    };
+    // A stale family (another node, or a concurrent request, moved it) is decided again on
+    // the family as the log has it; twice at most, for a third request racing the second.
+    for _ in 0..2 {
+        match request.attempt(loaded).await {
+            Err(Attempt::Stale(_)) => {}
+            Err(Attempt::Final(e)) => return Err(e),
+            Ok(response) => return Ok(response),
+        }
+        loaded = Loaded::Fresh(state.commands.load_folded(&family_id).await?);
     }
-    let context = request_context(headers, Some(peer), format!("client:{}", client.id));
-    let successor = state.refresh_successors.successor(presented);
-    let access_token_id = new_stream_id();
-    let index_id = family_id.clone();
-    let used = state
-        .commands
-        .decide_loaded::<RefreshTokenFamily>(
-            &family_id,
-            (family, version),
-            RefreshTokenCommand::Use {
-                presented_digest: digest(presented),
-                client_id: client.id.clone(),
-                now: context.now.timestamp(),
-                policy: policy(client),
-                successor_digest: digest(&successor),
-                access_token_id: access_token_id.clone(),
-                access_token_expires_at: prepared
-                    .as_ref()
-                    .ok()
-                    .map(|(_, subject)| context.now.timestamp() + subject.target.ttl_secs),
-            },
-            &context,
-            Box::new(move |conn, events| {
-                Box::pin(refresh_tokens::index(conn, index_id.clone(), events))
-            }),
-        )
-        .await;
-    let (used, events) = match used {
-        Ok(decided) => decided,
-        Err(CommandError::Rejected(e)) => return Err(OAuthError::InvalidGrant(e.to_string())),
-        Err(e) => return Err(e.into()),
-    };
-    let refresh_token = match events.first() {
-        Some(RefreshTokenEvent::RefreshTokenReuseDetected {
-            revoke_access_token_ids,
-            ..
-        }) => {
-            commit(state, vec![used]).await?;
-            access_tokens::revoke_all(state, revoke_access_token_ids, &client.id, &context).await?;
-            return Err(OAuthError::InvalidGrant(
-                "the refresh token was already used; its whole family is revoked".into(),
-            ));
+    match request.attempt(loaded).await {
+        Ok(response) => Ok(response),
+        Err(Attempt::Stale(e) | Attempt::Final(e)) => Err(e),
+    }
+}
+
+fn invalid() -> OAuthError {
+    OAuthError::InvalidGrant("the refresh token is not valid".into())
+}
+
+/// A family and its version: as kept in memory (perhaps stale) or just read from the log.
+enum Loaded {
+    Kept((RefreshTokenFamily, i64)),
+    Fresh((RefreshTokenFamily, i64)),
+}
+
+/// Why an attempt did not issue tokens.
+enum Attempt {
+    /// Decided on a family the log may have moved past: decide again on a fresh one.
+    Stale(OAuthError),
+    /// The answer.
+    Final(OAuthError),
+}
+
+struct Request<'a> {
+    state: &'a AppState,
+    client: &'a AuthenticatedClient,
+    form: &'a OAuthForm,
+    headers: &'a HeaderMap,
+    peer: SocketAddr,
+    presented: &'a str,
+    family_id: &'a str,
+}
+
+impl Request<'_> {
+    async fn attempt(&self, loaded: Loaded) -> Result<TokenResponse, Attempt> {
+        let (state, client) = (self.state, self.client);
+        let (kept, (family, version)) = match loaded {
+            Loaded::Kept(family) => (true, family),
+            Loaded::Fresh(family) => (false, family),
+        };
+        // A refusal decided on a kept family may be stale; one on the log's family is final.
+        let refused = |e: OAuthError| {
+            if kept {
+                Attempt::Stale(e)
+            } else {
+                Attempt::Final(e)
+            }
+        };
+        let start = family.grant().ok_or_else(|| refused(invalid()))?.clone();
+        let prepared = prepare(state, client, &start, self.form).await;
+        // Only the current token is refused before it is used, so a refusal costs the client
+        // nothing. Any other token goes on to `Use`, which records its reuse (RFC 9700
+        // §4.14.2) whatever else is wrong with the request.
+        if let Err(e) = &prepared
+            && family.is_head(&digest(self.presented))
+        {
+            return Err(refused(e.clone()));
         }
-        Some(
-            RefreshTokenEvent::RefreshTokenRotated { .. }
-            | RefreshTokenEvent::RefreshTokenRotationReplayed { .. },
-        ) => Some(successor),
-        _ => None,
-    };
-    let (scope, subject) = match prepared {
-        Ok(prepared) => prepared,
-        Err(e) => {
-            // Not the head: its use is recorded, and the refusal stands.
-            commit(state, vec![used]).await?;
-            return Err(e);
+        let context = request_context(
+            self.headers,
+            Some(self.peer),
+            format!("client:{}", client.id),
+        );
+        let successor = state.refresh_successors.successor(self.presented);
+        let access_token_id = new_stream_id();
+        let index_id = self.family_id.to_string();
+        let mut after = family.clone();
+        let used = state
+            .commands
+            .decide_loaded::<RefreshTokenFamily>(
+                self.family_id,
+                (family, version),
+                RefreshTokenCommand::Use {
+                    presented_digest: digest(self.presented),
+                    client_id: client.id.clone(),
+                    now: context.now.timestamp(),
+                    policy: policy(client),
+                    successor_digest: digest(&successor),
+                    access_token_id: access_token_id.clone(),
+                    access_token_expires_at: prepared
+                        .as_ref()
+                        .ok()
+                        .map(|(_, subject)| context.now.timestamp() + subject.target.ttl_secs),
+                },
+                &context,
+                Box::new(move |conn, events| {
+                    Box::pin(refresh_tokens::index(conn, index_id.clone(), events))
+                }),
+            )
+            .await;
+        let (used, events) = match used {
+            Ok(decided) => decided,
+            Err(CommandError::Rejected(e)) => {
+                return Err(refused(OAuthError::InvalidGrant(e.to_string())));
+            }
+            Err(e) => return Err(Attempt::Final(e.into())),
+        };
+        let refresh_token = match events.first() {
+            Some(RefreshTokenEvent::RefreshTokenReuseDetected {
+                revoke_access_token_ids,
+                ..
+            }) => {
+                commit(state, vec![used]).await?;
+                access_tokens::revoke_all(state, revoke_access_token_ids, &client.id, &context)
+                    .await
+                    .map_err(Attempt::Final)?;
+                return Err(Attempt::Final(OAuthError::InvalidGrant(
+                    "the refresh token was already used; its whole family is revoked".into(),
+                )));
+            }
+            Some(
+                RefreshTokenEvent::RefreshTokenRotated { .. }
+                | RefreshTokenEvent::RefreshTokenRotationReplayed { .. },
+            ) => Some(successor),
+            _ => None,
+        };
+        let (scope, subject) = match prepared {
+            Ok(prepared) => prepared,
+            Err(e) => {
+                // Not the head: its use is recorded, and the refusal stands.
+                commit(state, vec![used]).await?;
+                return Err(Attempt::Final(e));
+            }
+        };
+        let grant = Grant {
+            grant_type: GrantType::RefreshToken,
+            user_id: &start.user_id,
+            scope: &scope,
+            nonce: None,
+            auth_time: start.auth_time,
+            access_token_id: &access_token_id,
+            subject: &subject,
+        };
+        // The rotation and the new access token are one commit: one wait for the disk, and
+        // never a rotated token without the access token it paid for.
+        let mut token = decide_access_token(state, client, &grant, &context)
+            .await
+            .map_err(Attempt::Final)?;
+        let issued = std::mem::replace(&mut token.decision, Decision::nothing());
+        commit(state, vec![used, issued]).await?;
+        let version = version + events.len() as i64;
+        for event in events {
+            if let RefreshTokenEvent::RefreshTokenRotated { to_digest, .. } = &event {
+                state.refresh_families.learn(to_digest, self.family_id);
+            }
+            after.apply(event);
         }
-    };
-    let grant = Grant {
-        grant_type: GrantType::RefreshToken,
-        user_id: &start.user_id,
-        scope: &scope,
-        nonce: None,
-        auth_time: start.auth_time,
-        access_token_id: &access_token_id,
-        subject: &subject,
-    };
-    // The rotation and the new access token are one commit: one wait for the disk, and
-    // never a rotated token without the access token it paid for.
-    let mut token = decide_access_token(state, client, &grant, &context).await?;
-    let issued = std::mem::replace(&mut token.decision, Decision::nothing());
-    commit(state, vec![used, issued]).await?;
-    let id_token = sign_id_token(state, client, &grant, &token, context.now.timestamp())?;
-    Ok(TokenResponse {
-        access_token: token.access_token,
-        token_type: "Bearer",
-        expires_in: subject.target.ttl_secs,
-        scope: Some(subject.target.scope.join(" ")),
-        id_token,
-        refresh_token,
-    })
+        state.commands.keep(self.family_id, after, version);
+        let id_token = sign_id_token(state, client, &grant, &token, context.now.timestamp())
+            .map_err(Attempt::Final)?;
+        Ok(TokenResponse {
+            access_token: token.access_token,
+            token_type: "Bearer",
+            expires_in: subject.target.ttl_secs,
+            scope: Some(subject.target.scope.join(" ")),
+            id_token,
+            refresh_token,
+        })
+    }
 }
 
 /// Commits the refresh token's use (and what it pays for). A lost race on the family's
-/// stream means another refresh with the same token committed first.
-async fn commit(state: &AppState, decisions: Vec<Decision>) -> Result<(), OAuthError> {
+/// stream means another request moved it first: the use is decided again.
+async fn commit(state: &AppState, decisions: Vec<Decision>) -> Result<(), Attempt> {
     match state.commands.commit(decisions).await {
         Ok(()) => Ok(()),
-        // Two refreshes with one token at the same instant (only one may rotate it), or an
-        // access token id revoked by a replay between deciding and committing.
-        Err(CommandError::Conflict) => Err(OAuthError::InvalidGrant(
+        // Two refreshes with one token at the same instant (only one may rotate it), a family
+        // kept stale, or an access token id revoked by a replay between deciding and
+        // committing.
+        Err(CommandError::Conflict) => Err(Attempt::Stale(OAuthError::InvalidGrant(
             "the refresh token was used concurrently; retry".into(),
+        ))),
+        Err(e) => Err(Attempt::Final(
+            CommandError::<std::convert::Infallible>::from_commit(e).into(),
         )),
-        Err(e) => Err(CommandError::<std::convert::Infallible>::from_commit(e).into()),
     }
 }
