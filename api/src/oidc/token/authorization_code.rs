@@ -237,14 +237,7 @@ async fn redeem_once(
         refresh
     });
     let id_token = sign_id_token(state, client, &token_grant, &token, now)?;
-    Ok(Some(TokenResponse {
-        access_token: token.access_token,
-        token_type: "Bearer",
-        expires_in: subject.target.ttl_secs,
-        scope: Some(subject.target.scope.join(" ")),
-        id_token,
-        refresh_token,
-    }))
+    Ok(Some(token.response(&subject, id_token, refresh_token)))
 }
 
 async fn revoke_everything(

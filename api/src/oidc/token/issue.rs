@@ -8,6 +8,7 @@
 use sigil_domain::User;
 use sigil_domain::access_token::{AccessToken, AccessTokenCommand, AccessTokenError, GrantType};
 
+use super::TokenResponse;
 use crate::commands::{CommandContext, CommandError, Decision};
 use crate::oidc::access_tokens;
 use crate::oidc::client_auth::AuthenticatedClient;
@@ -74,6 +75,25 @@ pub struct Grant<'a> {
 pub struct DecidedToken {
     pub decision: Decision,
     pub access_token: String,
+}
+
+impl DecidedToken {
+    /// The token response of a user grant, once its decisions are committed.
+    pub fn response(
+        self,
+        subject: &Subject,
+        id_token: Option<String>,
+        refresh_token: Option<String>,
+    ) -> TokenResponse {
+        TokenResponse {
+            access_token: self.access_token,
+            token_type: "Bearer",
+            expires_in: subject.target.ttl_secs,
+            scope: Some(subject.target.scope.join(" ")),
+            id_token,
+            refresh_token,
+        }
+    }
 }
 
 fn revoked_grant() -> OAuthError {

@@ -281,14 +281,7 @@ impl Request<'_> {
         state.commands.keep(self.family_id, after, version);
         let id_token = sign_id_token(state, client, &grant, &token, context.now.timestamp())
             .map_err(Attempt::Final)?;
-        Ok(TokenResponse {
-            access_token: token.access_token,
-            token_type: "Bearer",
-            expires_in: subject.target.ttl_secs,
-            scope: Some(subject.target.scope.join(" ")),
-            id_token,
-            refresh_token,
-        })
+        Ok(token.response(&subject, id_token, refresh_token))
     }
 }
 
