@@ -283,6 +283,11 @@ impl Commands {
         }
     }
 
+    /// Drops a kept stream that will not be used again (a redeemed code).
+    pub fn forget<A: Aggregate>(&self, id: &str) {
+        self.folded_memory().remove(&(A::TYPE, id.to_string()));
+    }
+
     fn folded_memory(&self) -> std::sync::MutexGuard<'_, HashMap<(&'static str, String), Folded>> {
         self.folded.lock().unwrap_or_else(|p| p.into_inner())
     }

@@ -97,6 +97,7 @@ pub async fn start(
             master_key.derive("refresh-token-successors"),
         ),
         refresh_families: Default::default(),
+        codes: Default::default(),
         upstreams: crate::connectors::Upstreams::new(
             &master_key.derive("sealing"),
             master_key.derive("connector-flow"),

@@ -19,8 +19,10 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// Derives each refresh token's successor (see oidc::refresh_tokens).
     pub refresh_successors: crate::oidc::refresh_tokens::SuccessorKey,
-    /// The family of each refresh token this process has seen (see oidc::refresh_tokens).
-    pub refresh_families: crate::oidc::refresh_tokens::Families,
+    /// The family of each refresh token this process has seen.
+    pub refresh_families: crate::oidc::tokens::KnownDigests,
+    /// The stream of each authorization code this process has seen.
+    pub codes: crate::oidc::tokens::KnownDigests,
     /// Failed sign-ins per account and per IP address.
     pub sign_in_throttle: crate::throttle::Throttle,
     /// Failed client authentications per client and per IP address.

@@ -613,3 +613,63 @@ async fn codes_are_bound_single_use_and_reuse_revokes_issued_tokens() {
         server.stop().await;
     }
 }
+
+/// The node that issues a code keeps it and redeems it without reading the log. Redeemed
+/// on another node first, it comes back to the issuing node with a wrong verifier: to the
+/// kept code a refusal that writes nothing, to the log's a reuse that revokes the tokens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_redeemed_on_another_node_is_a_reuse_on_the_node_that_kept_it() {
+    use sigil_tests::flow::{self, pkce, userinfo_ok};
+    for db in TestDatabase::all().await {
+        let here = setup(&db).await;
+        sigil_tests::create_spa(&here.commands, "spa", "Single page").await;
+        let there = TestServer::start_beside(&db, &here).await;
+        let (verifier, challenge) = pkce();
+        let code = flow::authorize(
+            &here.base,
+            &browser(),
+            "spa",
+            "openid",
+            Some(&challenge),
+            &[],
+            ("alice", PASSWORD),
+        )
+        .await;
+        let redeem = |server: &TestServer, verifier: String| {
+            let (base, code) = (server.base.clone(), code.clone());
+            async move {
+                flow::token(
+                    &base,
+                    &[
+                        ("grant_type", "authorization_code"),
+                        ("client_id", "spa"),
+                        ("code", &code),
+                        ("redirect_uri", flow::CALLBACK),
+                        ("code_verifier", &verifier),
+                    ],
+                    None,
+                )
+                .await
+            }
+        };
+        let (status, body) = redeem(&there, verifier).await;
+        assert_eq!(status, 200, "{:?}: {body}", db.backend());
+        let access_token = body["access_token"].as_str().unwrap().to_string();
+        assert!(userinfo_ok(&there.base, &access_token).await);
+
+        let (status, body) = redeem(&here, pkce().0).await;
+        assert_eq!(
+            (status, body["error_description"].as_str()),
+            (400, Some("the authorization code was already used")),
+            "{:?}: {body}",
+            db.backend()
+        );
+        assert!(
+            !userinfo_ok(&there.base, &access_token).await,
+            "{:?}: the reuse must revoke what the code issued",
+            db.backend()
+        );
+        there.stop().await;
+        here.stop().await;
+    }
+}

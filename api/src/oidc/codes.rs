@@ -4,6 +4,8 @@
 use sigil_domain::authorization_code::AuthorizationCodeEvent;
 use sigil_eventstore::sqlx::{self, AnyConnection, AnyPool};
 
+use crate::state::AppState;
+
 pub async fn index(
     conn: &mut AnyConnection,
     code_id: String,
@@ -22,9 +24,17 @@ pub async fn index(
     Ok(())
 }
 
-pub async fn find(pool: &AnyPool, code_digest: &str) -> Result<Option<String>, sqlx::Error> {
+async fn find(pool: &AnyPool, code_digest: &str) -> Result<Option<String>, sqlx::Error> {
     sqlx::query_scalar("SELECT code_id FROM authorization_codes WHERE code_digest = $1")
         .bind(code_digest)
         .fetch_optional(pool)
+        .await
+}
+
+/// The code stream of a code's digest: from this process's memory, else the lookup.
+pub async fn code_of(state: &AppState, code_digest: &str) -> Result<Option<String>, sqlx::Error> {
+    state
+        .codes
+        .find(code_digest, find(state.store.pool(), code_digest))
         .await
 }

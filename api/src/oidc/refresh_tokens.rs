@@ -5,15 +5,13 @@
 //! the application's grace window) therefore gets the very successor the first tab got,
 //! without any token being stored in clear anywhere.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sigil_domain::refresh_token::RefreshTokenEvent;
 use sigil_eventstore::sqlx::{self, AnyConnection, AnyPool};
 
 use super::tokens::keyed_digest;
+use crate::state::AppState;
 
 pub struct SuccessorKey([u8; 32]);
 
@@ -51,52 +49,22 @@ pub async fn index(
     Ok(())
 }
 
-pub async fn find(pool: &AnyPool, token_digest: &str) -> Result<Option<String>, sqlx::Error> {
+async fn find(pool: &AnyPool, token_digest: &str) -> Result<Option<String>, sqlx::Error> {
     sqlx::query_scalar("SELECT family_id FROM refresh_tokens WHERE token_digest = $1")
         .bind(token_digest)
         .fetch_optional(pool)
         .await
 }
 
-/// More digests than this and the memory starts over.
-const MAX_KNOWN: usize = 100_000;
-
-/// The family of each refresh-token digest this process has looked up or committed. A digest
-/// belongs to one family for good (the lookup's key, never updated nor deleted), so what is
-/// kept here cannot go stale: a refresh skips the lookup for the token the last one issued.
-#[derive(Default)]
-pub struct Families {
-    known: Mutex<HashMap<String, String>>,
-}
-
-impl Families {
-    pub async fn find(
-        &self,
-        pool: &AnyPool,
-        token_digest: &str,
-    ) -> Result<Option<String>, sqlx::Error> {
-        if let Some(family_id) = self.memory().get(token_digest) {
-            return Ok(Some(family_id.clone()));
-        }
-        let found = find(pool, token_digest).await?;
-        if let Some(family_id) = &found {
-            self.learn(token_digest, family_id);
-        }
-        Ok(found)
-    }
-
-    /// Records a digest whose lookup row has been committed.
-    pub fn learn(&self, token_digest: &str, family_id: &str) {
-        let mut known = self.memory();
-        if known.len() >= MAX_KNOWN {
-            known.clear();
-        }
-        known.insert(token_digest.to_string(), family_id.to_string());
-    }
-
-    fn memory(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
-        self.known.lock().unwrap_or_else(|p| p.into_inner())
-    }
+/// The family of a refresh token's digest: from this process's memory, else the lookup.
+pub async fn family_of(
+    state: &AppState,
+    token_digest: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    state
+        .refresh_families
+        .find(token_digest, find(state.store.pool(), token_digest))
+        .await
 }
 
 #[cfg(test)]

@@ -8,12 +8,12 @@ use axum::http::{HeaderMap, StatusCode};
 use sigil_domain::access_token::{AccessToken, AccessTokenCommand};
 use sigil_domain::refresh_token::{RefreshTokenCommand, RefreshTokenEvent, RefreshTokenFamily};
 
-use super::access_tokens;
 use super::client_auth::authenticate;
 use super::context::request_context;
 use super::error::OAuthError;
 use super::form::OAuthForm;
 use super::tokens::digest;
+use super::{access_tokens, refresh_tokens};
 use crate::commands::CommandError;
 use crate::state::AppState;
 
@@ -30,11 +30,7 @@ pub async fn revoke(
     let context = request_context(&headers, Some(peer), format!("client:{}", client.id));
     // Both kinds are looked up whatever `token_type_hint` says: the hint only saves a lookup
     // (RFC 7009 §2.1), and a wrong one must not make a token survive.
-    if let Some(family_id) = state
-        .refresh_families
-        .find(state.store.pool(), &digest(token))
-        .await?
-    {
+    if let Some(family_id) = refresh_tokens::family_of(&state, &digest(token)).await? {
         let revoked = state
             .commands
             .execute::<RefreshTokenFamily>(

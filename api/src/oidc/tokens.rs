@@ -1,8 +1,12 @@
 //! Opaque tokens: 256 random bits, base64url. Only their SHA-256 digest is ever stored.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
+use sigil_eventstore::sqlx;
 
 pub fn new_token() -> String {
     URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
@@ -28,6 +32,47 @@ pub fn keyed_digest(key: &[u8; 32], label: &[u8], data: &[u8]) -> [u8; 32] {
     mac.update(label);
     mac.update(data);
     mac.finalize().into_bytes().into()
+}
+
+/// More digests than this and a [`KnownDigests`] starts over.
+const MAX_KNOWN: usize = 100_000;
+
+/// The stream each token or code digest this process has looked up or committed belongs to.
+/// A lookup row (`refresh_tokens`, `authorization_codes`) is never updated nor deleted, so
+/// what is kept here cannot go stale: only a digest this process has not seen is looked up.
+#[derive(Default)]
+pub struct KnownDigests {
+    known: Mutex<HashMap<String, String>>,
+}
+
+impl KnownDigests {
+    /// The stream of `digest`, from memory or else from `lookup`.
+    pub async fn find<F>(&self, digest: &str, lookup: F) -> Result<Option<String>, sqlx::Error>
+    where
+        F: Future<Output = Result<Option<String>, sqlx::Error>>,
+    {
+        if let Some(id) = self.memory().get(digest) {
+            return Ok(Some(id.clone()));
+        }
+        let found = lookup.await?;
+        if let Some(id) = &found {
+            self.learn(digest, id);
+        }
+        Ok(found)
+    }
+
+    /// Records a digest whose lookup row has been committed.
+    pub fn learn(&self, digest: &str, id: &str) {
+        let mut known = self.memory();
+        if known.len() >= MAX_KNOWN {
+            known.clear();
+        }
+        known.insert(digest.to_string(), id.to_string());
+    }
+
+    fn memory(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        self.known.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 /// Names what a person typed, such as an unknown sign-in identifier (perhaps a password typed

@@ -3,6 +3,7 @@
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use cqrs_es::Aggregate;
 use sigil_domain::authorization_code::{
     AuthorizationCode, AuthorizationCodeCommand, CODE_TTL_SECS, IssueCode,
 };
@@ -201,17 +202,29 @@ async fn issue_code(
         resources: request.resources.clone(),
     };
     let index_id = code_id.clone();
+    let code_digest = issue.code_digest.clone();
+    // The id was made up for this code (`new_stream_id`): its stream is empty, nothing to
+    // read first.
     let issued = state
         .commands
-        .execute_indexed::<AuthorizationCode>(
+        .execute_loaded::<AuthorizationCode>(
             &code_id,
+            (AuthorizationCode::default(), 0),
             AuthorizationCodeCommand::Issue(issue),
             &context,
             Box::new(move |conn, events| Box::pin(codes::index(conn, index_id.clone(), events))),
         )
         .await;
-    if let Err(e) = issued {
-        return server_error(headers, e);
+    match issued {
+        Ok(events) => {
+            // Kept for the code's redemption, which then reads neither lookup nor stream.
+            state.codes.learn(&code_digest, &code_id);
+            let mut code = AuthorizationCode::default();
+            let version = events.len() as i64;
+            events.into_iter().for_each(|event| code.apply(event));
+            state.commands.keep(&code_id, code, version);
+        }
+        Err(e) => return server_error(headers, e),
     }
     let mut params = vec![("code", code)];
     if let Some(s) = &request.state {

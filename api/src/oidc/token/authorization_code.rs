@@ -67,10 +67,17 @@ pub async fn grant(
         .map(verifier_challenge)
         .transpose()?;
     let invalid = || OAuthError::InvalidGrant("the authorization code is not valid".into());
-    let code_id = codes::find(state.store.pool(), &digest(code))
+    let code_id = codes::code_of(state, &digest(code))
         .await?
         .ok_or_else(invalid)?;
-    let loaded = state.commands.load::<AuthorizationCode>(&code_id).await?;
+    // The code as the node that issued it kept it, when this is that node: a redemption
+    // decided on it is proven current by its commit (one elsewhere conflicts), and a
+    // refusal on it is decided again on the log's (`redeem_once`).
+    let kept = state.commands.kept::<AuthorizationCode>(&code_id);
+    let loaded = match kept.clone() {
+        Some(kept) => kept,
+        None => state.commands.load::<AuthorizationCode>(&code_id).await?,
+    };
     let grant = loaded.0.grant().cloned().ok_or_else(invalid)?;
     let context = request_context(headers, Some(peer), format!("client:{}", client.id));
     let now = context.now.timestamp();
@@ -96,14 +103,18 @@ pub async fn grant(
     // again turns this one into the recorded reuse it is.
     // The first attempt decides on the state already loaded; a retry reloads it.
     let mut loaded = Some(loaded);
+    let mut on_kept = kept.is_some();
     for _ in 0..3 {
         let code = match loaded.take() {
             Some(code) => code,
             None => state.commands.load::<AuthorizationCode>(&code_id).await?,
         };
-        if let Some(response) = redeem_once(state, client, redeem.clone(), code, &attempt).await? {
+        let redeemed = redeem_once(state, client, redeem.clone(), code, on_kept, &attempt).await?;
+        if let Some(response) = redeemed {
+            state.commands.forget::<AuthorizationCode>(&code_id);
             return Ok(response);
         }
+        on_kept = false;
     }
     Err(already_used())
 }
@@ -123,12 +134,13 @@ struct Attempt<'a> {
 }
 
 /// Redeems the code and issues its tokens in one transaction; `None` if another redemption
-/// of the code committed first.
+/// of the code committed first, or if a code `kept` in memory (perhaps stale) was refused.
 async fn redeem_once(
     state: &AppState,
     client: &AuthenticatedClient,
     redeem: AuthorizationCodeCommand,
     code: (AuthorizationCode, i64),
+    kept: bool,
     a: &Attempt<'_>,
 ) -> Result<Option<TokenResponse>, OAuthError> {
     let now = a.context.now.timestamp();
@@ -140,6 +152,7 @@ async fn redeem_once(
         .await
     {
         Ok(decided) => decided,
+        Err(CommandError::Rejected(_)) if kept => return Ok(None),
         Err(CommandError::Rejected(e)) => return Err(OAuthError::InvalidGrant(e.to_string())),
         Err(e) => return Err(e.into()),
     };

@@ -100,9 +100,7 @@ pub async fn grant(
     peer: SocketAddr,
 ) -> Result<TokenResponse, OAuthError> {
     let presented = form.require("refresh_token")?;
-    let family_id = state
-        .refresh_families
-        .find(state.store.pool(), &digest(presented))
+    let family_id = refresh_tokens::family_of(state, &digest(presented))
         .await?
         .ok_or_else(invalid)?;
     let request = Request {
