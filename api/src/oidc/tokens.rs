@@ -70,6 +70,12 @@ impl KnownDigests {
         known.insert(digest.to_string(), id.to_string());
     }
 
+    /// Drops a digest that will not be presented again but by mistake or by an attacker (a
+    /// redeemed code, a rotated-out refresh token): should it come back, the lookup answers.
+    pub fn forget(&self, digest: &str) {
+        self.memory().remove(digest);
+    }
+
     fn memory(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
         self.known.lock().unwrap_or_else(|p| p.into_inner())
     }

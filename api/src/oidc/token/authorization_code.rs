@@ -67,7 +67,8 @@ pub async fn grant(
         .map(verifier_challenge)
         .transpose()?;
     let invalid = || OAuthError::InvalidGrant("the authorization code is not valid".into());
-    let code_id = codes::code_of(state, &digest(code))
+    let code_digest = digest(code);
+    let code_id = codes::code_of(state, &code_digest)
         .await?
         .ok_or_else(invalid)?;
     // The code as the node that issued it kept it, when this is that node: a redemption
@@ -111,6 +112,7 @@ pub async fn grant(
         };
         let redeemed = redeem_once(state, client, redeem.clone(), code, on_kept, &attempt).await?;
         if let Some(response) = redeemed {
+            state.codes.forget(&code_digest);
             state.commands.forget::<AuthorizationCode>(&code_id);
             return Ok(response);
         }

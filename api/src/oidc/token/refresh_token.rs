@@ -271,7 +271,13 @@ impl Request<'_> {
         commit(state, vec![used, issued]).await?;
         let version = version + events.len() as i64;
         for event in events {
-            if let RefreshTokenEvent::RefreshTokenRotated { to_digest, .. } = &event {
+            if let RefreshTokenEvent::RefreshTokenRotated {
+                from_digest,
+                to_digest,
+                ..
+            } = &event
+            {
+                state.refresh_families.forget(from_digest);
                 state.refresh_families.learn(to_digest, self.family_id);
             }
             after.apply(event);
