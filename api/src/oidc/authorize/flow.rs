@@ -88,7 +88,7 @@ pub async fn current_session(
     };
     let (user, _) = state
         .commands
-        .load::<User>(&session.user_id)
+        .load_folded::<User>(&session.user_id)
         .await
         .map_err(|e| server_error(headers, e))?;
     Ok(user.is_active().then_some((session, user)))
