@@ -283,6 +283,22 @@ impl Commands {
         }
     }
 
+    /// Keeps the state a command was decided on, `(aggregate, version)`, with the events its
+    /// commit has just written applied.
+    pub fn keep_committed<A>(
+        &self,
+        id: &str,
+        (mut aggregate, version): (A, i64),
+        events: &[A::Event],
+    ) where
+        A: Aggregate + std::any::Any + Send + Sync,
+    {
+        events
+            .iter()
+            .for_each(|event| aggregate.apply(event.clone()));
+        self.keep(id, aggregate, version + events.len() as i64);
+    }
+
     /// Drops a kept stream that will not be used again (a redeemed code).
     pub fn forget<A: Aggregate>(&self, id: &str) {
         self.folded_memory().remove(&(A::TYPE, id.to_string()));

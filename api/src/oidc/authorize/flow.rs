@@ -3,7 +3,6 @@
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use cqrs_es::Aggregate;
 use sigil_domain::authorization_code::{
     AuthorizationCode, AuthorizationCodeCommand, CODE_TTL_SECS, IssueCode,
 };
@@ -219,10 +218,9 @@ async fn issue_code(
         Ok(events) => {
             // Kept for the code's redemption, which then reads neither lookup nor stream.
             state.codes.learn(&code_digest, &code_id);
-            let mut code = AuthorizationCode::default();
-            let version = events.len() as i64;
-            events.into_iter().for_each(|event| code.apply(event));
-            state.commands.keep(&code_id, code, version);
+            state
+                .commands
+                .keep_committed(&code_id, (AuthorizationCode::default(), 0), &events);
         }
         Err(e) => return server_error(headers, e),
     }

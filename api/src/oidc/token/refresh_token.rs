@@ -4,7 +4,6 @@
 use std::net::SocketAddr;
 
 use axum::http::HeaderMap;
-use cqrs_es::Aggregate;
 use sigil_domain::ApplicationType;
 use sigil_domain::access_token::GrantType;
 use sigil_domain::consent::{Consent, consent_id};
@@ -100,7 +99,8 @@ pub async fn grant(
     peer: SocketAddr,
 ) -> Result<TokenResponse, OAuthError> {
     let presented = form.require("refresh_token")?;
-    let family_id = refresh_tokens::family_of(state, &digest(presented))
+    let presented_digest = digest(presented);
+    let family_id = refresh_tokens::family_of(state, &presented_digest)
         .await?
         .ok_or_else(invalid)?;
     let request = Request {
@@ -110,6 +110,7 @@ pub async fn grant(
         headers,
         peer,
         presented,
+        presented_digest: &presented_digest,
         family_id: &family_id,
     };
     // The family as this process last kept it, when it has: a use decided on it is proven
@@ -159,6 +160,7 @@ struct Request<'a> {
     headers: &'a HeaderMap,
     peer: SocketAddr,
     presented: &'a str,
+    presented_digest: &'a str,
     family_id: &'a str,
 }
 
@@ -183,7 +185,7 @@ impl Request<'_> {
         // nothing. Any other token goes on to `Use`, which records its reuse (RFC 9700
         // §4.14.2) whatever else is wrong with the request.
         if let Err(e) = &prepared
-            && family.is_head(&digest(self.presented))
+            && family.is_head(self.presented_digest)
         {
             return Err(refused(e.clone()));
         }
@@ -195,14 +197,14 @@ impl Request<'_> {
         let successor = state.refresh_successors.successor(self.presented);
         let access_token_id = new_stream_id();
         let index_id = self.family_id.to_string();
-        let mut after = family.clone();
+        let after = family.clone();
         let used = state
             .commands
             .decide_loaded::<RefreshTokenFamily>(
                 self.family_id,
                 (family, version),
                 RefreshTokenCommand::Use {
-                    presented_digest: digest(self.presented),
+                    presented_digest: self.presented_digest.to_string(),
                     client_id: client.id.clone(),
                     now: context.now.timestamp(),
                     policy: policy(client),
@@ -269,20 +271,20 @@ impl Request<'_> {
             .map_err(Attempt::Final)?;
         let issued = std::mem::replace(&mut token.decision, Decision::nothing());
         commit(state, vec![used, issued]).await?;
-        let version = version + events.len() as i64;
-        for event in events {
+        for event in &events {
             if let RefreshTokenEvent::RefreshTokenRotated {
                 from_digest,
                 to_digest,
                 ..
-            } = &event
+            } = event
             {
                 state.refresh_families.forget(from_digest);
                 state.refresh_families.learn(to_digest, self.family_id);
             }
-            after.apply(event);
         }
-        state.commands.keep(self.family_id, after, version);
+        state
+            .commands
+            .keep_committed(self.family_id, (after, version), &events);
         let id_token = sign_id_token(state, client, &grant, &token, context.now.timestamp())
             .map_err(Attempt::Final)?;
         Ok(token.response(&subject, id_token, refresh_token))
