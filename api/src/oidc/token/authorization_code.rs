@@ -74,10 +74,9 @@ pub async fn grant(
     // The code as the node that issued it kept it, when this is that node: a redemption
     // decided on it is proven current by its commit (one elsewhere conflicts), and a
     // refusal on it is decided again on the log's (`redeem_once`).
-    let kept = state.commands.kept::<AuthorizationCode>(&code_id);
-    let loaded = match kept.clone() {
-        Some(kept) => kept,
-        None => state.commands.load::<AuthorizationCode>(&code_id).await?,
+    let (loaded, mut on_kept) = match state.commands.kept::<AuthorizationCode>(&code_id) {
+        Some(kept) => (kept, true),
+        None => (state.commands.load(&code_id).await?, false),
     };
     let grant = loaded.0.grant().cloned().ok_or_else(invalid)?;
     let context = request_context(headers, Some(peer), format!("client:{}", client.id));
@@ -104,7 +103,6 @@ pub async fn grant(
     // again turns this one into the recorded reuse it is.
     // The first attempt decides on the state already loaded; a retry reloads it.
     let mut loaded = Some(loaded);
-    let mut on_kept = kept.is_some();
     for _ in 0..3 {
         let code = match loaded.take() {
             Some(code) => code,
