@@ -1,10 +1,15 @@
 //! Password hashing: Argon2id with OWASP's parameters (m = 19 MiB, t = 2, p = 1), stored as
 //! a PHC string (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`), the only form the domain
-//! accepts. One hash costs tens of milliseconds of CPU by design, so the async entry points
-//! run it on the blocking pool, never on the runtime's workers.
+//! accepts. One hash costs tens of milliseconds of CPU and 19 MiB of memory by design, so the
+//! async entry points run it on the blocking pool, never on the runtime's workers, and at most
+//! one per core at a time: more would not finish sooner, only hold more memory. A flood of
+//! sign-ins waits its turn instead of holding hundreds of buffers (tokio's blocking pool
+//! grows to 512 threads, about 10 GB of them).
 
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Algorithm, Argon2, Params, Version};
+use std::sync::{Arc, LazyLock};
+use tokio::sync::Semaphore;
 use zeroize::Zeroizing;
 
 /// Shortest password accepted, in characters (OWASP ASVS 2.1.1).
@@ -75,22 +80,46 @@ pub fn verify(password: &str, phc: &str) -> bool {
     argon2().verify_password(password.as_bytes(), phc).is_ok()
 }
 
-/// [`hash`] on the blocking pool.
+/// Turns to hash: one per core the process may use.
+static HASHING: LazyLock<Arc<Semaphore>> = LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    Arc::new(Semaphore::new(cores))
+});
+
+/// Runs `work` on the blocking pool once one of `turns` is free. The turn goes into the
+/// task, so a caller that stops waiting (a client that hung up) does not free it while
+/// the work still runs. `None` when the task failed.
+async fn bounded<T: Send + 'static>(
+    turns: &Arc<Semaphore>,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    // The semaphore is never closed, so acquiring fails only if it were.
+    let turn = Arc::clone(turns).acquire_owned().await.ok()?;
+    tokio::task::spawn_blocking(move || {
+        let _turn = turn;
+        work()
+    })
+    .await
+    .ok()
+}
+
+/// [`hash`] on the blocking pool, one hash per core at a time.
 pub async fn hash_blocking(password: &str) -> Result<String, PasswordError> {
-    // Refuse before paying for a thread hop and a copy of the password.
+    // Refuse before waiting for a turn and copying the password.
     check_policy(password)?;
     // The copy the blocking task owns is wiped when it is dropped.
     let password = Zeroizing::new(password.to_owned());
-    tokio::task::spawn_blocking(move || hash(&password))
+    bounded(&HASHING, move || hash(&password))
         .await
-        .map_err(|e| PasswordError::Hashing(e.to_string()))?
+        .unwrap_or_else(|| Err(PasswordError::Hashing("the hashing task failed".into())))
 }
 
-/// [`verify`] on the blocking pool. A failed task counts as no match: deny, never allow.
+/// [`verify`] on the blocking pool, one per core at a time. A failed task counts as no
+/// match: deny, never allow.
 pub async fn verify_blocking(password: &str, phc: &str) -> bool {
     let password = Zeroizing::new(password.to_owned());
     let phc = phc.to_owned();
-    tokio::task::spawn_blocking(move || verify(&password, &phc))
+    bounded(&HASHING, move || verify(&password, &phc))
         .await
         .unwrap_or(false)
 }
@@ -124,6 +153,77 @@ mod tests {
         // A real verification, not a shortcut: Argon2 with 19 MiB takes milliseconds even
         // in release builds.
         assert!(started.elapsed() >= std::time::Duration::from_millis(2));
+    }
+
+    /// Runs `tasks` sleeps through [`bounded`] with `limit` turns; returns the most that ran
+    /// at once.
+    async fn most_at_once(limit: usize, tasks: usize) -> usize {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let turns = Arc::new(Semaphore::new(limit));
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let all = (0..tasks).map(|_| {
+            let (running, most) = (Arc::clone(&running), Arc::clone(&most));
+            bounded(&turns, move || {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                running.fetch_sub(1, Ordering::SeqCst);
+            })
+        });
+        let done = futures::future::join_all(all).await;
+        assert!(done.iter().all(Option::is_some));
+        most.load(Ordering::SeqCst)
+    }
+
+    #[tokio::test]
+    async fn no_more_hashes_run_at_once_than_there_are_turns() {
+        // Twelve at once would run twelve wide on the blocking pool; two turns hold it to two.
+        let most = most_at_once(2, 12).await;
+        assert!((1..=2).contains(&most), "{most} ran at once");
+    }
+
+    #[tokio::test]
+    async fn a_caller_that_stops_waiting_keeps_the_turn_until_the_work_ends() {
+        let turns = Arc::new(Semaphore::new(1));
+        let (started, release) = (
+            Arc::new(std::sync::Barrier::new(2)),
+            Arc::new(std::sync::Barrier::new(2)),
+        );
+        let (s, r) = (Arc::clone(&started), Arc::clone(&release));
+        let waiting = tokio::spawn({
+            let turns = Arc::clone(&turns);
+            async move {
+                bounded(&turns, move || {
+                    s.wait();
+                    r.wait();
+                })
+                .await
+            }
+        });
+        tokio::task::spawn_blocking({
+            let started = Arc::clone(&started);
+            move || started.wait()
+        })
+        .await
+        .unwrap();
+        // The caller gives up while its work still runs: the turn is not yet free. (Read
+        // before the work is let go, and checked after, so that a failure cannot hang.)
+        waiting.abort();
+        let _ = waiting.await;
+        let free_while_working = turns.available_permits();
+        tokio::task::spawn_blocking(move || release.wait())
+            .await
+            .unwrap();
+        assert_eq!(
+            free_while_working, 0,
+            "the turn came back before the work ended"
+        );
+        let freed = tokio::time::timeout(std::time::Duration::from_secs(5), turns.acquire());
+        assert!(
+            freed.await.is_ok(),
+            "the turn comes back when the work ends"
+        );
     }
 
     #[test]
