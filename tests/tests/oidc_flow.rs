@@ -669,6 +669,20 @@ async fn a_code_redeemed_on_another_node_is_a_reuse_on_the_node_that_kept_it() {
             "{:?}: the reuse must revoke what the code issued",
             db.backend()
         );
+        // The stale copy is dropped: a later replay here decides on the log's code at once.
+        let code_id: String = sqlx::query_scalar(
+            "SELECT aggregate_id FROM events WHERE event_type = 'AuthorizationCodeIssued'",
+        )
+        .fetch_one(db.store.pool())
+        .await
+        .unwrap();
+        assert!(
+            here.commands
+                .kept::<sigil_domain::authorization_code::AuthorizationCode>(&code_id)
+                .is_none(),
+            "{:?}: the node still keeps the code redeemed elsewhere",
+            db.backend()
+        );
         there.stop().await;
         here.stop().await;
     }

@@ -114,7 +114,12 @@ pub async fn grant(
             state.commands.forget::<AuthorizationCode>(&code_id);
             return Ok(response);
         }
-        on_kept = false;
+        if on_kept {
+            // The kept code was stale (redeemed at another node): later redemptions decide
+            // on the log's, so the copy only holds memory.
+            state.commands.forget::<AuthorizationCode>(&code_id);
+            on_kept = false;
+        }
     }
     Err(already_used())
 }
