@@ -20,6 +20,10 @@ use sigil_eventstore::{EventMetadata, NewEvent, StoreError, StoredEvent, utc_to_
 use crate::group_commit::GroupCommit;
 use crate::hot::HotAggregates;
 
+mod kept;
+use kept::Folded;
+pub use kept::{Current, Retry};
+
 type Framework<A> = CqrsFramework<A, PersistedEventStore<EventRepository, A>>;
 
 /// Who asked for a change, and when: written beside every event it causes.
@@ -221,91 +225,6 @@ impl Commands {
         as_of: i64,
     ) -> Result<(A, Option<StoredEvent>), StoreError> {
         fold_as_of(self.store.stream(A::TYPE, id, 0).await?, as_of)
-    }
-}
-
-/// A folded stream kept between loads, and the sequence it was folded to.
-type Folded = (Box<dyn std::any::Any + Send + Sync>, i64);
-
-/// More folded streams than this and the memory starts over.
-const MAX_FOLDED: usize = 50_000;
-
-impl Commands {
-    /// [`Commands::load`] for a stream that keeps growing (a refresh-token family gains an
-    /// event at every rotation, a user at every sign-in): the state folded last time is kept,
-    /// and only the events after it are read and applied. As strongly consistent as `load`,
-    /// since the log is still asked for anything newer; only the replay is saved.
-    pub async fn load_folded<A>(&self, id: &str) -> Result<(A, i64), StoreError>
-    where
-        A: Aggregate + Clone + std::any::Any + Send + Sync,
-    {
-        let (mut aggregate, mut version) = self.kept::<A>(id).unwrap_or_default();
-        let newer = self.store.stream(A::TYPE, id, version).await?;
-        if newer.is_empty() {
-            return Ok((aggregate, version));
-        }
-        for stored in newer {
-            aggregate.apply(decode::<A>(&stored)?);
-            version = stored.sequence;
-        }
-        self.keep(id, aggregate.clone(), version);
-        Ok((aggregate, version))
-    }
-
-    /// The state [`Commands::load_folded`] keeps for the stream, without asking the log
-    /// whether it is still current. Only for a command whose commit proves it current: one
-    /// decided on a state the stream has since moved past conflicts at commit, and anything
-    /// else it decides (a refusal, say) must be decided again on the state `load_folded`
-    /// gives.
-    pub fn kept<A>(&self, id: &str) -> Option<(A, i64)>
-    where
-        A: Aggregate + Clone + std::any::Any + Send + Sync,
-    {
-        let memory = self.folded_memory();
-        let (state, version) = memory.get(&(A::TYPE, id.to_string()))?;
-        Some((state.downcast_ref::<A>()?.clone(), *version))
-    }
-
-    /// Keeps a stream's state as of `version`: folded from the log, or just committed by
-    /// this process.
-    pub fn keep<A>(&self, id: &str, aggregate: A, version: i64)
-    where
-        A: Aggregate + std::any::Any + Send + Sync,
-    {
-        let key = (A::TYPE, id.to_string());
-        let mut memory = self.folded_memory();
-        // A concurrent load or commit may have kept a later state already.
-        if memory.get(&key).is_none_or(|(_, kept)| *kept < version) {
-            if memory.len() >= MAX_FOLDED {
-                memory.clear();
-            }
-            memory.insert(key, (Box::new(aggregate), version));
-        }
-    }
-
-    /// Keeps the state a command was decided on, `(aggregate, version)`, with the events its
-    /// commit has just written applied.
-    pub fn keep_committed<A>(
-        &self,
-        id: &str,
-        (mut aggregate, version): (A, i64),
-        events: &[A::Event],
-    ) where
-        A: Aggregate + std::any::Any + Send + Sync,
-    {
-        events
-            .iter()
-            .for_each(|event| aggregate.apply(event.clone()));
-        self.keep(id, aggregate, version + events.len() as i64);
-    }
-
-    /// Drops a kept stream that will not be used again (a redeemed code).
-    pub fn forget<A: Aggregate>(&self, id: &str) {
-        self.folded_memory().remove(&(A::TYPE, id.to_string()));
-    }
-
-    fn folded_memory(&self) -> std::sync::MutexGuard<'_, HashMap<(&'static str, String), Folded>> {
-        self.folded.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 

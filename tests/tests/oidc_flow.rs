@@ -669,18 +669,23 @@ async fn a_code_redeemed_on_another_node_is_a_reuse_on_the_node_that_kept_it() {
             "{:?}: the reuse must revoke what the code issued",
             db.backend()
         );
-        // The stale copy is dropped: a later replay here decides on the log's code at once.
-        let code_id: String = sqlx::query_scalar(
-            "SELECT aggregate_id FROM events WHERE event_type = 'AuthorizationCodeIssued'",
+        // The stale copy is replaced: a later replay here decides on the log's code at once.
+        let (code_id, last): (String, i64) = sqlx::query_as(
+            "SELECT aggregate_id, MAX(sequence) FROM events \
+             WHERE aggregate_id = (SELECT aggregate_id FROM events \
+                                   WHERE event_type = 'AuthorizationCodeIssued') \
+             GROUP BY aggregate_id",
         )
         .fetch_one(db.store.pool())
         .await
         .unwrap();
+        let kept = here
+            .commands
+            .kept::<sigil_domain::authorization_code::AuthorizationCode>(&code_id)
+            .map(|(_, version)| version);
         assert!(
-            here.commands
-                .kept::<sigil_domain::authorization_code::AuthorizationCode>(&code_id)
-                .is_none(),
-            "{:?}: the node still keeps the code redeemed elsewhere",
+            kept.is_none_or(|version| version == last),
+            "{:?}: the node still keeps the code as of {kept:?}, the log has it at {last}",
             db.backend()
         );
         there.stop().await;

@@ -20,7 +20,7 @@ use sigil_domain::refresh_token::{RefreshTokenCommand, RefreshTokenFamily, Start
 use super::TokenResponse;
 use super::issue::{Grant, decide_access_token, sign_id_token, subject};
 use super::refresh_token::policy;
-use crate::commands::{CommandContext, CommandError, Decision};
+use crate::commands::{CommandContext, CommandError, Decision, Retry};
 use crate::oidc::client_auth::AuthenticatedClient;
 use crate::oidc::context::request_context;
 use crate::oidc::error::OAuthError;
@@ -73,12 +73,12 @@ pub async fn grant(
         .ok_or_else(invalid)?;
     // The code as the node that issued it kept it, when this is that node: a redemption
     // decided on it is proven current by its commit (one elsewhere conflicts), and a
-    // refusal on it is decided again on the log's (`redeem_once`).
-    let (loaded, mut on_kept) = match state.commands.kept::<AuthorizationCode>(&code_id) {
-        Some(kept) => (kept, true),
-        None => (state.commands.load(&code_id).await?, false),
-    };
-    let grant = loaded.0.grant().cloned().ok_or_else(invalid)?;
+    // refusal on it is decided again on the log's.
+    let first = state
+        .commands
+        .kept_or_log::<AuthorizationCode>(&code_id)
+        .await?;
+    let grant = first.state().grant().cloned().ok_or_else(invalid)?;
     let context = request_context(headers, Some(peer), format!("client:{}", client.id));
     let now = context.now.timestamp();
     let access_token_id = new_stream_id();
@@ -101,27 +101,24 @@ pub async fn grant(
     };
     // A lost race on the code's stream means another redemption committed first: deciding
     // again turns this one into the recorded reuse it is.
-    // The first attempt decides on the state already loaded; a retry reloads it.
-    let mut loaded = Some(loaded);
-    for _ in 0..3 {
-        let code = match loaded.take() {
-            Some(code) => code,
-            None => state.commands.load::<AuthorizationCode>(&code_id).await?,
-        };
-        let redeemed = redeem_once(state, client, redeem.clone(), code, on_kept, &attempt).await?;
-        if let Some(response) = redeemed {
-            state.codes.forget(&code_digest);
-            state.commands.forget::<AuthorizationCode>(&code_id);
-            return Ok(response);
-        }
-        if on_kept {
-            // The kept code was stale (redeemed at another node): later redemptions decide
-            // on the log's, so the copy only holds memory.
-            state.commands.forget::<AuthorizationCode>(&code_id);
-            on_kept = false;
-        }
-    }
-    Err(already_used())
+    let (redeem, attempt) = (&redeem, &attempt);
+    let answer = state
+        .commands
+        .decide_until_current(&code_id, first, 3, move |code| async move {
+            let (code, kept) = code.into_parts();
+            match redeem_once(state, client, redeem.clone(), code, kept, attempt).await {
+                Ok(Some(response)) => Ok(response),
+                Ok(None) => Err(Retry::Stale(already_used())),
+                Err(e) => Err(Retry::Final(e)),
+            }
+        })
+        .await;
+    // Whatever the answer, the copy kept may now be behind the log (a reuse just recorded)
+    // or of no more use (a redeemed code): a later request reads the log's.
+    state.commands.forget::<AuthorizationCode>(&code_id);
+    let response = answer?;
+    state.codes.forget(&code_digest);
+    Ok(response)
 }
 
 fn already_used() -> OAuthError {

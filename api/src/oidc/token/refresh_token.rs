@@ -13,7 +13,7 @@ use sigil_domain::refresh_token::{
 
 use super::TokenResponse;
 use super::issue::{Grant, Subject, decide_access_token, sign_id_token, subject};
-use crate::commands::{CommandError, Decision};
+use crate::commands::{CommandError, Current, Decision, Retry};
 use crate::oidc::client_auth::AuthenticatedClient;
 use crate::oidc::context::request_context;
 use crate::oidc::error::OAuthError;
@@ -114,43 +114,21 @@ pub async fn grant(
         family_id: &family_id,
     };
     // The family as this process last kept it, when it has: a use decided on it is proven
-    // current by its commit, so the log is not read first.
-    let mut loaded = match state.commands.kept::<RefreshTokenFamily>(&family_id) {
-        Some(kept) => Loaded::Kept(kept),
-        None => Loaded::Fresh(state.commands.load_folded(&family_id).await?),
-    };
-    // A stale family (another node, or a concurrent request, moved it) is decided again on
-    // the family as the log has it; twice at most, for a third request racing the second.
-    for _ in 0..2 {
-        match request.attempt(loaded).await {
-            Err(Attempt::Stale(_)) => {}
-            Err(Attempt::Final(e)) => return Err(e),
-            Ok(response) => return Ok(response),
-        }
-        loaded = Loaded::Fresh(state.commands.load_folded(&family_id).await?);
-    }
-    match request.attempt(loaded).await {
-        Ok(response) => Ok(response),
-        Err(Attempt::Stale(e) | Attempt::Final(e)) => Err(e),
-    }
+    // current by its commit, so the log is not read first. A stale family (another node, or
+    // a concurrent request, moved it) is decided again on the log's.
+    let first = state
+        .commands
+        .kept_or_log::<RefreshTokenFamily>(&family_id)
+        .await?;
+    let request = &request;
+    state
+        .commands
+        .decide_until_current(&family_id, first, 3, move |family| request.attempt(family))
+        .await
 }
 
 fn invalid() -> OAuthError {
     OAuthError::InvalidGrant("the refresh token is not valid".into())
-}
-
-/// A family and its version: as kept in memory (perhaps stale) or just read from the log.
-enum Loaded {
-    Kept((RefreshTokenFamily, i64)),
-    Fresh((RefreshTokenFamily, i64)),
-}
-
-/// Why an attempt did not issue tokens.
-enum Attempt {
-    /// Decided on a family the log may have moved past: decide again on a fresh one.
-    Stale(OAuthError),
-    /// The answer.
-    Final(OAuthError),
 }
 
 struct Request<'a> {
@@ -165,18 +143,18 @@ struct Request<'a> {
 }
 
 impl Request<'_> {
-    async fn attempt(&self, loaded: Loaded) -> Result<TokenResponse, Attempt> {
+    async fn attempt(
+        &self,
+        family: Current<RefreshTokenFamily>,
+    ) -> Result<TokenResponse, Retry<OAuthError>> {
         let (state, client) = (self.state, self.client);
-        let (kept, (family, version)) = match loaded {
-            Loaded::Kept(family) => (true, family),
-            Loaded::Fresh(family) => (false, family),
-        };
+        let ((family, version), kept) = family.into_parts();
         // A refusal decided on a kept family may be stale; one on the log's family is final.
         let refused = |e: OAuthError| {
             if kept {
-                Attempt::Stale(e)
+                Retry::Stale(e)
             } else {
-                Attempt::Final(e)
+                Retry::Final(e)
             }
         };
         let start = family.grant().ok_or_else(|| refused(invalid()))?.clone();
@@ -226,7 +204,7 @@ impl Request<'_> {
             Err(CommandError::Rejected(e)) => {
                 return Err(refused(OAuthError::InvalidGrant(e.to_string())));
             }
-            Err(e) => return Err(Attempt::Final(e.into())),
+            Err(e) => return Err(Retry::Final(e.into())),
         };
         let refresh_token = match events.first() {
             Some(RefreshTokenEvent::RefreshTokenReuseDetected {
@@ -236,8 +214,8 @@ impl Request<'_> {
                 commit(state, vec![used]).await?;
                 access_tokens::revoke_all(state, revoke_access_token_ids, &client.id, &context)
                     .await
-                    .map_err(Attempt::Final)?;
-                return Err(Attempt::Final(OAuthError::InvalidGrant(
+                    .map_err(Retry::Final)?;
+                return Err(Retry::Final(OAuthError::InvalidGrant(
                     "the refresh token was already used; its whole family is revoked".into(),
                 )));
             }
@@ -252,7 +230,7 @@ impl Request<'_> {
             Err(e) => {
                 // Not the head: its use is recorded, and the refusal stands.
                 commit(state, vec![used]).await?;
-                return Err(Attempt::Final(e));
+                return Err(Retry::Final(e));
             }
         };
         let grant = Grant {
@@ -268,7 +246,7 @@ impl Request<'_> {
         // never a rotated token without the access token it paid for.
         let mut token = decide_access_token(state, client, &grant, &context)
             .await
-            .map_err(Attempt::Final)?;
+            .map_err(Retry::Final)?;
         let issued = std::mem::replace(&mut token.decision, Decision::nothing());
         commit(state, vec![used, issued]).await?;
         for event in &events {
@@ -286,23 +264,23 @@ impl Request<'_> {
             .commands
             .keep_committed(self.family_id, (after, version), &events);
         let id_token = sign_id_token(state, client, &grant, &token, context.now.timestamp())
-            .map_err(Attempt::Final)?;
+            .map_err(Retry::Final)?;
         Ok(token.response(&subject, id_token, refresh_token))
     }
 }
 
 /// Commits the refresh token's use (and what it pays for). A lost race on the family's
 /// stream means another request moved it first: the use is decided again.
-async fn commit(state: &AppState, decisions: Vec<Decision>) -> Result<(), Attempt> {
+async fn commit(state: &AppState, decisions: Vec<Decision>) -> Result<(), Retry<OAuthError>> {
     match state.commands.commit(decisions).await {
         Ok(()) => Ok(()),
         // Two refreshes with one token at the same instant (only one may rotate it), a family
         // kept stale, or an access token id revoked by a replay between deciding and
         // committing.
-        Err(CommandError::Conflict) => Err(Attempt::Stale(OAuthError::InvalidGrant(
+        Err(CommandError::Conflict) => Err(Retry::Stale(OAuthError::InvalidGrant(
             "the refresh token was used concurrently; retry".into(),
         ))),
-        Err(e) => Err(Attempt::Final(
+        Err(e) => Err(Retry::Final(
             CommandError::<std::convert::Infallible>::from_commit(e).into(),
         )),
     }
