@@ -129,6 +129,24 @@ pub enum Retry<E> {
     Final(E),
 }
 
+impl<E> Retry<E> {
+    /// A refusal: decided on a kept state it may be stale; on the log's it is the answer.
+    pub fn refusal(on_kept: bool, e: E) -> Self {
+        if on_kept {
+            Retry::Stale(e)
+        } else {
+            Retry::Final(e)
+        }
+    }
+}
+
+/// A plain error is the answer: only what says so is decided again.
+impl<E> From<E> for Retry<E> {
+    fn from(e: E) -> Self {
+        Retry::Final(e)
+    }
+}
+
 impl Commands {
     /// The stream as this process kept it, or else as the log has it (which is then kept).
     pub async fn kept_or_log<A>(&self, id: &str) -> Result<Current<A>, StoreError>

@@ -20,7 +20,7 @@ use sigil_domain::refresh_token::{RefreshTokenCommand, RefreshTokenFamily, Start
 use super::TokenResponse;
 use super::issue::{Grant, decide_access_token, sign_id_token, subject};
 use super::refresh_token::policy;
-use crate::commands::{CommandContext, CommandError, Decision, Retry};
+use crate::commands::{CommandContext, CommandError, Current, Decision, Retry};
 use crate::oidc::client_auth::AuthenticatedClient;
 use crate::oidc::context::request_context;
 use crate::oidc::error::OAuthError;
@@ -104,13 +104,8 @@ pub async fn grant(
     let (redeem, attempt) = (&redeem, &attempt);
     let answer = state
         .commands
-        .decide_until_current(&code_id, first, 3, move |code| async move {
-            let (code, kept) = code.into_parts();
-            match redeem_once(state, client, redeem.clone(), code, kept, attempt).await {
-                Ok(Some(response)) => Ok(response),
-                Ok(None) => Err(Retry::Stale(already_used())),
-                Err(e) => Err(Retry::Final(e)),
-            }
+        .decide_until_current(&code_id, first, 3, move |code| {
+            redeem_once(state, client, redeem.clone(), code, attempt)
         })
         .await;
     // Whatever the answer, the copy kept may now be behind the log (a reuse just recorded)
@@ -135,16 +130,16 @@ struct Attempt<'a> {
     form: &'a OAuthForm,
 }
 
-/// Redeems the code and issues its tokens in one transaction; `None` if another redemption
-/// of the code committed first, or if a code `kept` in memory (perhaps stale) was refused.
+/// Redeems the code and issues its tokens in one transaction; stale if another redemption
+/// of the code committed first, or if a code kept in memory (perhaps stale) was refused.
 async fn redeem_once(
     state: &AppState,
     client: &AuthenticatedClient,
     redeem: AuthorizationCodeCommand,
-    code: (AuthorizationCode, i64),
-    kept: bool,
+    code: Current<AuthorizationCode>,
     a: &Attempt<'_>,
-) -> Result<Option<TokenResponse>, OAuthError> {
+) -> Result<TokenResponse, Retry<OAuthError>> {
+    let (code, kept) = code.into_parts();
     let now = a.context.now.timestamp();
     let no_index =
         || -> crate::commands::Index<'static, _> { Box::new(|_, _| Box::pin(async { Ok(()) })) };
@@ -154,9 +149,13 @@ async fn redeem_once(
         .await
     {
         Ok(decided) => decided,
-        Err(CommandError::Rejected(_)) if kept => return Ok(None),
-        Err(CommandError::Rejected(e)) => return Err(OAuthError::InvalidGrant(e.to_string())),
-        Err(e) => return Err(e.into()),
+        Err(CommandError::Rejected(e)) => {
+            return Err(Retry::refusal(
+                kept,
+                OAuthError::InvalidGrant(e.to_string()),
+            ));
+        }
+        Err(e) => return Err(OAuthError::from(e).into()),
     };
     if let Some(AuthorizationCodeEvent::AuthorizationCodeReuseDetected {
         revoke_access_token_ids,
@@ -167,7 +166,11 @@ async fn redeem_once(
         // they exist to be revoked.
         match state.commands.commit(vec![redemption]).await {
             Ok(()) | Err(CommandError::Conflict) => {}
-            Err(e) => return Err(CommandError::<AuthorizationCodeError>::from_commit(e).into()),
+            Err(e) => {
+                return Err(Retry::Final(
+                    CommandError::<AuthorizationCodeError>::from_commit(e).into(),
+                ));
+            }
         }
         revoke_everything(
             state,
@@ -177,7 +180,7 @@ async fn redeem_once(
             a.context,
         )
         .await?;
-        return Err(already_used());
+        return Err(already_used().into());
     }
 
     // The redemption, its access token and its refresh token family are one transaction: a
@@ -236,7 +239,7 @@ async fn redeem_once(
                 .await
                 .map_err(|e| match e {
                     CommandError::Rejected(_) => already_used(),
-                    e => e.into(),
+                    e => OAuthError::from(e),
                 })?;
             decisions.push(decision);
             Some((refresh, family_id))
@@ -244,15 +247,20 @@ async fn redeem_once(
     };
     match state.commands.commit(decisions).await {
         Ok(()) => {}
-        Err(CommandError::Conflict) => return Ok(None),
-        Err(e) => return Err(CommandError::<AuthorizationCodeError>::from_commit(e).into()),
+        // Another redemption committed first: decided again, it is the reuse it is.
+        Err(CommandError::Conflict) => return Err(Retry::Stale(already_used())),
+        Err(e) => {
+            return Err(Retry::Final(
+                CommandError::<AuthorizationCodeError>::from_commit(e).into(),
+            ));
+        }
     }
     let refresh_token = refresh_token.map(|(refresh, family_id)| {
         state.refresh_families.learn(&digest(&refresh), family_id);
         refresh
     });
     let id_token = sign_id_token(state, client, &token_grant, &token, now)?;
-    Ok(Some(token.response(&subject, id_token, refresh_token)))
+    Ok(token.response(&subject, id_token, refresh_token))
 }
 
 async fn revoke_everything(

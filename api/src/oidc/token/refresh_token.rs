@@ -149,14 +149,7 @@ impl Request<'_> {
     ) -> Result<TokenResponse, Retry<OAuthError>> {
         let (state, client) = (self.state, self.client);
         let ((family, version), kept) = family.into_parts();
-        // A refusal decided on a kept family may be stale; one on the log's family is final.
-        let refused = |e: OAuthError| {
-            if kept {
-                Retry::Stale(e)
-            } else {
-                Retry::Final(e)
-            }
-        };
+        let refused = |e: OAuthError| Retry::refusal(kept, e);
         let start = family.grant().ok_or_else(|| refused(invalid()))?.clone();
         let prepared = prepare(state, client, &start, self.form).await;
         // Only the current token is refused before it is used, so a refusal costs the client
@@ -213,8 +206,7 @@ impl Request<'_> {
             }) => {
                 commit(state, vec![used]).await?;
                 access_tokens::revoke_all(state, revoke_access_token_ids, &client.id, &context)
-                    .await
-                    .map_err(Retry::Final)?;
+                    .await?;
                 return Err(Retry::Final(OAuthError::InvalidGrant(
                     "the refresh token was already used; its whole family is revoked".into(),
                 )));
@@ -244,9 +236,7 @@ impl Request<'_> {
         };
         // The rotation and the new access token are one commit: one wait for the disk, and
         // never a rotated token without the access token it paid for.
-        let mut token = decide_access_token(state, client, &grant, &context)
-            .await
-            .map_err(Retry::Final)?;
+        let mut token = decide_access_token(state, client, &grant, &context).await?;
         let issued = std::mem::replace(&mut token.decision, Decision::nothing());
         commit(state, vec![used, issued]).await?;
         for event in &events {
@@ -263,8 +253,7 @@ impl Request<'_> {
         state
             .commands
             .keep_committed(self.family_id, (after, version), &events);
-        let id_token = sign_id_token(state, client, &grant, &token, context.now.timestamp())
-            .map_err(Retry::Final)?;
+        let id_token = sign_id_token(state, client, &grant, &token, context.now.timestamp())?;
         Ok(token.response(&subject, id_token, refresh_token))
     }
 }
