@@ -44,14 +44,19 @@ fn statement(backend: Backend, insert: &str, columns: &[Column], tail: &str) -> 
         .iter()
         .enumerate()
         .map(|(i, column)| match (backend, column) {
-            (Backend::Sqlite, _) => format!("value->>{i}"),
-            (Backend::Postgres, Column::Text) => format!("(value->>{i})"),
-            (Backend::Postgres, Column::BigInt) => format!("(value->>{i})::bigint"),
+            (Backend::Sqlite, _) => format!("item->>{i}"),
+            (Backend::Postgres, Column::Text) => format!("(item->>{i})"),
+            (Backend::Postgres, Column::BigInt) => format!("(item->>{i})::bigint"),
         })
         .collect();
+    // Each row is taken out of the batch once, then its columns out of the item. SQLite would
+    // otherwise fold the subquery into the outer one and render `value` as text anew for every
+    // column, which JSON functions then parse again: `LIMIT -1` keeps it a subquery whose row
+    // is one value, found in the parse cache by its address. PostgreSQL's `json` is text that
+    // `->>` re-parses up to the element; `jsonb` is parsed once and indexed.
     let from = match backend {
-        Backend::Sqlite => "json_each($1)",
-        Backend::Postgres => "json_array_elements($1::json) AS rows(value)",
+        Backend::Sqlite => "(SELECT value AS item FROM json_each($1) LIMIT -1)",
+        Backend::Postgres => "jsonb_array_elements($1::jsonb) AS rows(item)",
     };
     // `WHERE true`: SQLite reads an `ON CONFLICT` after a bare `SELECT … FROM` as a join's.
     format!(
@@ -69,7 +74,8 @@ mod tests {
         let columns = [Column::Text, Column::BigInt];
         assert_eq!(
             statement(Backend::Sqlite, "INSERT INTO t (a, b)", &columns, ""),
-            "INSERT INTO t (a, b) SELECT value->>0, value->>1 FROM json_each($1) WHERE true "
+            "INSERT INTO t (a, b) SELECT item->>0, item->>1 \
+             FROM (SELECT value AS item FROM json_each($1) LIMIT -1) WHERE true "
         );
         assert_eq!(
             statement(
@@ -78,8 +84,8 @@ mod tests {
                 &columns,
                 "ON CONFLICT DO NOTHING"
             ),
-            "INSERT INTO t (a, b) SELECT (value->>0), (value->>1)::bigint \
-             FROM json_array_elements($1::json) AS rows(value) WHERE true ON CONFLICT DO NOTHING"
+            "INSERT INTO t (a, b) SELECT (item->>0), (item->>1)::bigint \
+             FROM jsonb_array_elements($1::jsonb) AS rows(item) WHERE true ON CONFLICT DO NOTHING"
         );
     }
 }
