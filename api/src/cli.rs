@@ -436,7 +436,13 @@ async fn rebuild(store: &EventStore, name: Option<&str>) -> anyhow::Result<()> {
     for projection in chosen {
         let runner = ProjectionRunner::new(store.clone(), projection).with_batch(REBUILD_BATCH);
         let lead = runner.try_lead().await?;
-        runner.reset().await?;
+        // Replayed here, the tables fill without their secondary indexes, built once at the
+        // end; a server that leads replays with them in place.
+        if lead.is_some() {
+            runner.begin_rebuild().await?;
+        } else {
+            runner.reset().await?;
+        }
         // Everything committed when the rebuild starts; a transaction open elsewhere may hold
         // the frontier below it for a moment, so wait rather than stop short.
         let target = store.last_position().await?;
@@ -462,7 +468,9 @@ async fn rebuild(store: &EventStore, name: Option<&str>) -> anyhow::Result<()> {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         bar.finish();
-        if lead.is_none() {
+        if lead.is_some() {
+            runner.build_indexes().await?;
+        } else {
             println!("{}: replayed by the running server", runner.name());
         }
     }

@@ -6,6 +6,7 @@
 mod analytics;
 mod audit;
 mod error;
+mod indexes;
 mod organizations;
 mod read_models;
 mod rows;

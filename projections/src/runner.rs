@@ -15,7 +15,7 @@ use sigil_eventstore::sqlx::{self, Any, AnyConnection, Connection, Transaction};
 use sigil_eventstore::{Backend, EventStore, StoredEvent, placeholders, read_range_on};
 use tokio::sync::watch;
 
-use crate::ProjectionError;
+use crate::{ProjectionError, indexes};
 
 /// The transaction a projection writes its rows in.
 pub type ProjectionTx = Transaction<'static, Any>;
@@ -235,10 +235,36 @@ impl ProjectionRunner {
     /// Empties the read models and moves their checkpoints back to the start of the log, in
     /// one transaction; the next steps replay everything.
     pub async fn reset(&self) -> Result<(), ProjectionError> {
+        self.reset_with(false).await
+    }
+
+    /// [`ProjectionRunner::reset`] for a rebuild by this process: it also sets the tables'
+    /// secondary indexes aside, for [`ProjectionRunner::build_indexes`] to build once the
+    /// replay is done. Queries meanwhile read the tables without them.
+    pub async fn begin_rebuild(&self) -> Result<(), ProjectionError> {
+        self.reset_with(true).await
+    }
+
+    /// Builds the indexes a rebuild set aside, if any (a rebuild that finished, or one that
+    /// stopped half way: the server calls it as it starts). Returns how many it built.
+    pub async fn build_indexes(&self) -> Result<usize, ProjectionError> {
+        let mut tx = self.store.begin_read_model_tx().await?;
+        let mut built = 0;
+        for projection in &self.projections {
+            built += indexes::build(&mut tx, projection.tables()).await?;
+        }
+        tx.commit().await?;
+        Ok(built)
+    }
+
+    async fn reset_with(&self, set_indexes_aside: bool) -> Result<(), ProjectionError> {
         let mut tx = self.store.begin_read_model_tx().await?;
         let names = self.names();
         lock_checkpoints(&mut tx, &names).await?;
         for projection in &self.projections {
+            if set_indexes_aside {
+                indexes::set_aside(&mut tx, projection.tables()).await?;
+            }
             for table in projection.tables() {
                 sqlx::query(&format!("DELETE FROM {table}"))
                     .execute(&mut *tx)
@@ -282,6 +308,17 @@ impl ProjectionRunner {
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let mut wake = self.store.appended();
         let mut leadership = None;
+        match self.build_indexes().await {
+            Ok(0) => {}
+            Ok(built) => tracing::info!(
+                projection = self.name(),
+                built,
+                "built the indexes a rebuild left"
+            ),
+            Err(e) => {
+                tracing::warn!(projection = self.name(), error = %e, "cannot build the indexes a rebuild left")
+            }
+        }
         while !*shutdown.borrow() {
             if leadership.is_none() {
                 leadership = match self.try_lead().await {

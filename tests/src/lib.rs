@@ -6,7 +6,7 @@ pub mod flow;
 pub use sigil_eventstore::testing::TestDatabase;
 use std::time::Duration;
 
-use sigil_eventstore::{Checkpoint, EventStore, NewEvent, SigningKey, now_micros};
+use sigil_eventstore::{Checkpoint, EventStore, NewEvent, SigningKey, now_micros, sqlx};
 
 /// An event for stream `(kind, id)` at `sequence` with a small JSON payload.
 pub fn event(kind: &str, id: &str, sequence: i64, payload: &str) -> NewEvent {
@@ -80,6 +80,34 @@ pub async fn caught_up(runner: &sigil_projections::ProjectionRunner, store: &Eve
         "the read models reached {reached} of {last}"
     );
     reached
+}
+
+/// The non-unique indexes of `tables` as the database describes them, sorted: a rebuild sets
+/// these aside and builds them again.
+pub async fn secondary_indexes(store: &EventStore, tables: &[&str]) -> Vec<String> {
+    let sql = match store.backend() {
+        // A definition built again reads `IF NOT EXISTS`, which says nothing of the index.
+        sigil_eventstore::Backend::Sqlite => {
+            "SELECT name || ': ' || replace(sql, 'IF NOT EXISTS ', '') FROM sqlite_master \
+             WHERE type = 'index' AND tbl_name = $1 AND sql IS NOT NULL"
+        }
+        sigil_eventstore::Backend::Postgres => {
+            "SELECT indexname::text || ': ' || indexdef FROM pg_indexes \
+             WHERE tablename = $1 AND indexdef NOT LIKE 'CREATE UNIQUE%'"
+        }
+    };
+    let mut all = Vec::new();
+    for table in tables {
+        let sql = store.backend().parameters(sql);
+        let found: Vec<String> = sqlx::query_scalar(&sql)
+            .bind(*table)
+            .fetch_all(store.pool())
+            .await
+            .expect("the catalog lists the indexes");
+        all.extend(found);
+    }
+    all.sort();
+    all
 }
 
 /// Writes a checkpoint over everything appended so far, once it is safe to cover.

@@ -860,7 +860,32 @@ async fn check_rebuild(db: &TestDatabase) {
             "{} rebuilt",
             view.name()
         );
+
+        // As `sigil projections rebuild` does it: without the secondary indexes, then with
+        // the same ones built at the end.
+        let indexes = sigil_tests::secondary_indexes(&db.store, view.tables()).await;
+        runner.begin_rebuild().await.unwrap();
+        assert_eq!(
+            sigil_tests::secondary_indexes(&db.store, view.tables()).await,
+            Vec::<String>::new(),
+            "{} set its indexes aside",
+            view.name()
+        );
+        sigil_tests::caught_up(&runner, &db.store).await;
+        assert_eq!(runner.build_indexes().await.unwrap(), indexes.len());
+        assert_eq!(
+            sigil_tests::secondary_indexes(&db.store, view.tables()).await,
+            indexes
+        );
+        assert_eq!(
+            dump(db, view.as_ref()).await,
+            live,
+            "{} rebuilt by the CLI",
+            view.name()
+        );
     }
+    let audit = sigil_tests::secondary_indexes(&db.store, AuditView.tables()).await;
+    assert_eq!(audit.len(), 4, "{audit:?}");
 }
 
 #[tokio::test]

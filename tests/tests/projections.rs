@@ -9,7 +9,7 @@ use sigil_api::commands::{CommandError, Commands};
 use sigil_domain::{ApplicationChanges, ApplicationCommand, UserChanges, UserCommand};
 use sigil_eventstore::sqlx::{self, AnyConnection, Row};
 use sigil_eventstore::{Backend, EventStore, NewEvent, StoredEvent};
-use sigil_projections::{Projection, ProjectionError, ProjectionRunner, UsersView};
+use sigil_projections::{AuditView, Projection, ProjectionError, ProjectionRunner, UsersView};
 use sigil_tests::{FRONTIER_WAIT, TestDatabase, create_spa, create_user, ctx, event};
 
 fn runners(store: &EventStore) -> Vec<ProjectionRunner> {
@@ -525,5 +525,47 @@ async fn a_runner_catches_up_while_requests_hold_every_shared_connection() {
         .unwrap();
         assert_eq!(reached, last);
         drop(held);
+    }
+}
+
+/// A rebuild that stops between setting the indexes aside and building them (the CLI killed,
+/// the machine lost) leaves their definitions behind; the server builds them as it starts.
+#[tokio::test]
+async fn the_indexes_a_stopped_rebuild_left_are_built_when_the_server_starts() {
+    for db in TestDatabase::all().await {
+        let audit = ProjectionRunner::new(db.store.clone(), Arc::new(AuditView));
+        let tables = AuditView.tables();
+        let schema = sigil_tests::secondary_indexes(&db.store, tables).await;
+        assert_eq!(schema.len(), 4, "{schema:?}");
+        audit.begin_rebuild().await.unwrap();
+        // A second attempt finds no index to set aside and keeps the first one's definitions.
+        audit.begin_rebuild().await.unwrap();
+        assert!(
+            sigil_tests::secondary_indexes(&db.store, tables)
+                .await
+                .is_empty()
+        );
+
+        let (stop, shutdown) = tokio::sync::watch::channel(false);
+        let running = tokio::spawn(audit.clone().run(shutdown));
+        let deadline = std::time::Instant::now() + FRONTIER_WAIT;
+        while sigil_tests::secondary_indexes(&db.store, tables).await != schema
+            && std::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        stop.send(true).unwrap();
+        running.await.unwrap();
+        assert_eq!(
+            sigil_tests::secondary_indexes(&db.store, tables).await,
+            schema,
+            "{:?}",
+            db.backend()
+        );
+        assert_eq!(
+            audit.build_indexes().await.unwrap(),
+            0,
+            "nothing is left to build"
+        );
     }
 }
